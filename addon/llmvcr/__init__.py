@@ -1,0 +1,1 @@
+"""llm-vcr: record and replay LLM API traffic as go-vcr cassettes."""
