@@ -1,0 +1,521 @@
+"""The mitmproxy addon: thin glue between flows and the cassette modules.
+
+Hooks follow one request through its steps:
+`http_connect` (note the proxy user name) -> `requestheaders` (pick the cassette, note the URL the
+client asked for) -> `request` (answer from the cassette, or send upstream to be recorded) ->
+`responseheaders` (tee the stream) -> `response` (hand the interaction to the writer) -> `done`
+(flush, one summary line per cassette).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import difflib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from mitmproxy import ctx, exceptions, http
+
+from . import jsonpath
+from .cassette import Cassette, CassetteError, Interaction, Request
+from .hosts import DEFAULT_HOSTS, HostPatterns
+from .matching import MatchOptions, RequestIndex, explain_miss
+from .modes import Mode, plan_for
+from .record import StreamTee, build_request, build_response
+from .redact import DEFAULT_KEEP_HEADERS, Redactor, redact_url
+from .replay import StreamPlan, StreamServer, parse_latency, reason_phrase, reply_headers
+from .store import CassetteNameError, CassetteStore, validate_name
+
+log = logging.getLogger("llmvcr")
+
+CASSETTE_HEADER = "X-VCR-Cassette"
+METADATA_KEY = "llm-vcr"
+
+
+@dataclass(slots=True)
+class CassetteStats:
+    replayed: int = 0
+    recorded: int = 0
+    missed: int = 0
+    unused: int = 0
+
+
+@dataclass(slots=True)
+class FlowState:
+    """What the addon knows about one flow to an LLM host."""
+
+    cassette: str
+    url: str  # the URL the client asked for (before map_remote), not yet redacted
+    request: Request | None = None  # redacted, as it will be stored
+    record: bool = False
+    replace_old: bool = False
+    started_ns: int = 0  # time.monotonic_ns() when sent upstream: origin of chunk times
+    started_wall: float = 0.0  # time.time() at the same moment
+    tee: StreamTee | None = None
+    timed: bool = False  # answered by the stream server
+
+
+@dataclass(slots=True)
+class LoadedCassette:
+    """A cassette loaded for replay, with which of its interactions have answered."""
+
+    cassette: Cassette
+    index: RequestIndex
+    error_logged: bool = False
+
+
+@dataclass(slots=True)
+class CassetteSession:
+    stats: CassetteStats = field(default_factory=CassetteStats)
+    loaded: LoadedCassette | None = None
+    broken: str | None = None  # the error text last logged, so it is logged once
+
+
+class CassetteWriter:
+    """Saves recorded interactions off the event loop, one batch per cassette at a time.
+
+    Interactions finished while a cassette's previous write is still running are written together
+    in the next one, so a burst of concurrent streams costs few file rewrites.
+    """
+
+    def __init__(self, store: CassetteStore) -> None:
+        self.store = store
+        self._pending: dict[tuple[str, bool], list[Interaction]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def submit(self, name: str, interaction: Interaction, replace_old: bool) -> None:
+        self._pending.setdefault((name, replace_old), []).append(interaction)
+        if name not in self._tasks:
+            self._tasks[name] = asyncio.get_running_loop().create_task(self._drain(name))
+
+    async def _drain(self, name: str) -> None:
+        try:
+            for replace_old in (True, False):
+                while batch := self._pending.pop((name, replace_old), None):
+                    try:
+                        await asyncio.to_thread(self.store.append, name, batch, replace_old)
+                    except (OSError, CassetteError) as e:
+                        path = self.store.path_for(name)
+                        log.error(
+                            "llm-vcr: could not write %d interaction(s) to %s: %s",
+                            len(batch), path, e,
+                        )
+        finally:
+            del self._tasks[name]
+            if any(key[0] == name for key in self._pending):
+                self._tasks[name] = asyncio.get_running_loop().create_task(self._drain(name))
+
+    async def flush(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+
+def error_response(status: int, kind: str, message: str, headers: dict[str, str]) -> http.Response:
+    """An error the proxy makes itself: JSON shaped like an OpenAI error, and SDKs never retry."""
+    body = json.dumps({"error": {"type": kind, "code": kind, "message": message, "param": None}})
+    return http.Response.make(
+        status,
+        body.encode(),
+        {"Content-Type": "application/json", "x-should-retry": "false", **headers},
+    )
+
+
+def basic_auth_user(value: str) -> str | None:
+    """The user name of a `Basic` Proxy-Authorization value, percent-decoded."""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, _ = base64.b64decode(token.strip()).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return unquote(user) or None
+
+
+class VCR:
+    """Record and replay LLM API traffic as go-vcr cassettes."""
+
+    def __init__(self) -> None:
+        self.started_at = time.time()
+        self.mode = Mode.RECORD_ONCE
+        self.store: CassetteStore | None = None
+        self.writer: CassetteWriter | None = None
+        self.hosts = HostPatterns(DEFAULT_HOSTS)
+        self.redactor = Redactor()
+        self.match_options = MatchOptions()
+        self.latency: float | None = None
+        self.stream_server = StreamServer()
+        self.sessions: dict[str, CassetteSession] = {}
+        self._connection_users: dict[str, str] = {}
+
+    # -- options ----------------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "vcr_mode", str, Mode.RECORD_ONCE.value,
+            "Cassette mode: record_once, replay, record, new_episodes or passthrough.",
+            choices=[m.value for m in Mode],
+        )
+        loader.add_option("vcr_dir", str, "cassettes", "Folder of the cassette store.")
+        loader.add_option(
+            "vcr_cassette", str, "default",
+            "Cassette for requests that pick none (X-VCR-Cassette header or proxy user name).",
+        )
+        loader.add_option(
+            "vcr_hosts", Sequence[str], list(DEFAULT_HOSTS),
+            "Glob patterns of the hosts to record and replay ('*' = every host).",
+        )
+        loader.add_option(
+            "vcr_latency", str, "none",
+            "Replay pace: none, recorded, or a factor of the recorded times like 0.5.",
+        )
+        loader.add_option(
+            "vcr_keep_headers", Sequence[str], list(DEFAULT_KEEP_HEADERS),
+            "Headers saved in cassettes; every other header is dropped.",
+        )
+        loader.add_option(
+            "vcr_ignore_json", Sequence[str], [],
+            "JSON body paths left out of matching (dot paths, * for any key or index).",
+        )
+        loader.add_option(
+            "vcr_redact_json", Sequence[str], [],
+            "JSON body paths whose values are saved as REDACTED (requests and responses).",
+        )
+        loader.add_option(
+            "vcr_match_headers", Sequence[str], [], "Header names that must also match."
+        )
+        loader.add_option(
+            "vcr_reuse", bool, False, "Let a recorded interaction answer more than once."
+        )
+        loader.add_option(
+            "vcr_summary", str, "", "Write a JSON summary per cassette here when mitmproxy stops."
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        opts = ctx.options
+        if "vcr_mode" in updated:
+            self.mode = Mode(opts.vcr_mode)
+        if self.mode != Mode.PASSTHROUGH and opts.connection_strategy != "lazy":
+            # Never connect (or resolve) at CONNECT time: a replayed host may not even exist.
+            opts.update(connection_strategy="lazy")
+        if "vcr_latency" in updated:
+            try:
+                self.latency = parse_latency(opts.vcr_latency)
+            except ValueError as e:
+                raise exceptions.OptionsError(str(e)) from None
+        if "vcr_cassette" in updated:
+            try:
+                validate_name(opts.vcr_cassette)
+            except CassetteNameError as e:
+                raise exceptions.OptionsError(f"vcr_cassette: {e}") from None
+        if "vcr_hosts" in updated:
+            try:
+                self.hosts = HostPatterns(opts.vcr_hosts)
+            except ValueError as e:
+                raise exceptions.OptionsError(f"vcr_hosts: {e}") from None
+        for name in ("vcr_ignore_json", "vcr_redact_json"):
+            for path in getattr(opts, name):
+                try:
+                    jsonpath.parse(path)
+                except ValueError as e:
+                    raise exceptions.OptionsError(f"{name}: {path!r}: {e}") from None
+        if updated & {"vcr_keep_headers", "vcr_redact_json"}:
+            self.redactor = Redactor(
+                keep_headers=tuple(opts.vcr_keep_headers), json_paths=tuple(opts.vcr_redact_json)
+            )
+        if updated & {"vcr_ignore_json", "vcr_match_headers"}:
+            self.match_options = MatchOptions(
+                ignore_json=tuple(opts.vcr_ignore_json),
+                match_headers=tuple(opts.vcr_match_headers),
+            )
+            for session in self.sessions.values():
+                session.loaded = None  # rebuild indexes with the new rules on next use
+        if "vcr_dir" in updated or self.store is None:
+            root = Path(opts.vcr_dir).expanduser().resolve()
+            if root.exists() and not root.is_dir():
+                raise exceptions.OptionsError(f"vcr_dir: {root} is not a folder")
+            self.store = CassetteStore(root, started_at=self.started_at)
+            self.writer = CassetteWriter(self.store)
+            self.sessions.clear()
+
+    async def running(self) -> None:
+        await self.stream_server.start()
+        root = self.store.root if self.store else "?"
+        log.info("llm-vcr: %s mode, cassettes in %s", self.mode.value, root)
+
+    # -- choosing the cassette ----------------------------------------------------------------
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        user = self._proxy_user(flow)
+        if user:
+            self._connection_users[flow.client_conn.id] = user
+
+    def client_disconnected(self, client: Any) -> None:
+        self._connection_users.pop(client.id, None)
+
+    def _proxy_user(self, flow: http.HTTPFlow) -> str | None:
+        auth = ctx.options.proxyauth
+        if auth and auth != "any":
+            # mitmproxy's proxyauth owns the user name (a login); pick cassettes by header then.
+            return None
+        if "proxyauth" in flow.metadata:
+            return unquote(flow.metadata["proxyauth"][0]) or None
+        value = flow.request.headers.get("Proxy-Authorization")
+        return basic_auth_user(value) if value else None
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        header_name = flow.request.headers.pop(CASSETTE_HEADER, None)
+        user = self._proxy_user(flow) or self._connection_users.get(flow.client_conn.id)
+        flow.request.headers.pop("Proxy-Authorization", None)
+        if self.mode == Mode.PASSTHROUGH or flow.response is not None:
+            return
+        if not self.hosts.matches(flow.request.host, flow.request.port):
+            return
+        flow.metadata[METADATA_KEY] = FlowState(
+            cassette=header_name or user or ctx.options.vcr_cassette, url=flow.request.url
+        )
+
+    # -- answering or sending upstream ----------------------------------------------------------
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        state: FlowState | None = flow.metadata.get(METADATA_KEY)
+        if state is None or flow.response is not None or self.store is None:
+            return
+        try:
+            state.cassette = validate_name(state.cassette)
+        except CassetteNameError as e:
+            flow.response = error_response(400, "cassette_name_invalid", str(e), {
+                "X-VCR-Error": "bad-cassette-name"})
+            return
+        session = self.sessions.setdefault(state.cassette, CassetteSession())
+        request = self.redactor.request(
+            build_request(
+                flow.request.method,
+                state.url,
+                _header_pairs(flow.request),
+                flow.request.raw_content or b"",
+            )
+        )
+        state.request = request
+        is_new = await asyncio.to_thread(self.store.is_new, state.cassette)
+        plan = plan_for(self.mode, is_new)
+        if plan.replay:
+            loaded = await self._loaded(state.cassette, session, flow)
+            if flow.response is not None:  # broken cassette: answered with the error
+                return
+            hit = loaded.index.take(request, reuse=ctx.options.vcr_reuse) if loaded else None
+            if hit is not None:
+                session.stats.replayed += 1
+                await self._answer(flow, state, hit)
+                return
+            if not plan.record:
+                session.stats.missed += 1
+                flow.response = self._miss(state, request, loaded)
+                return
+        if plan.record:
+            state.record = True
+            state.replace_old = plan.replace_old
+            # Ask for an identity body so the stored stream is readable; a server that compresses
+            # anyway is decoded by the tee.
+            flow.request.headers.pop("Accept-Encoding", None)
+            state.started_ns = time.monotonic_ns()
+            state.started_wall = time.time()
+
+    async def _loaded(
+        self, name: str, session: CassetteSession, flow: http.HTTPFlow
+    ) -> LoadedCassette | None:
+        """The cassette with its index, reloaded when the file changed; None when missing."""
+        assert self.store is not None
+        try:
+            cassette = await asyncio.to_thread(self.store.load, name)
+        except CassetteError as e:
+            text = str(e)
+            if session.broken != text:
+                log.error("llm-vcr: broken cassette: %s", text)
+                session.broken = text
+            flow.response = error_response(500, "cassette_broken", f"broken cassette: {text}", {
+                "X-VCR-Error": "broken-cassette"})
+            return None
+        session.broken = None
+        if cassette is None:
+            return None
+        loaded = session.loaded
+        if loaded is None or loaded.cassette is not cassette:
+            index = await asyncio.to_thread(RequestIndex, cassette.interactions, self.match_options)
+            if loaded is not None:
+                _carry_used(loaded, cassette, index)
+            session.loaded = loaded = LoadedCassette(cassette, index)
+        return loaded
+
+    async def _answer(self, flow: http.HTTPFlow, state: FlowState, hit: Interaction) -> None:
+        response = hit.response
+        if self.latency is None:
+            flow.response = _made_response(response)
+            return
+        origin = time.monotonic()
+        if response.chunks:
+            path = self.stream_server.register(StreamPlan(response, origin, self.latency))
+            flow.request.scheme = "http"
+            flow.request.host = "127.0.0.1"
+            flow.request.port = self.stream_server.port
+            flow.request.path = path
+            flow.request.headers.pop("Accept-Encoding", None)
+            state.timed = True
+            return
+        # No chunk timing (a go-vcr cassette): wait the recorded time to headers, then answer.
+        await asyncio.sleep(response.duration / 1e9 * self.latency)
+        flow.response = _made_response(response)
+
+    def _miss(
+        self, state: FlowState, request: Request, loaded: LoadedCassette | None
+    ) -> http.Response:
+        assert self.store is not None
+        path = self.store.path_for(state.cassette)
+        if loaded is None:
+            nearest = difflib.get_close_matches(state.cassette, self._cassette_names(), n=3)
+            hint = f"; nearest names: {', '.join(nearest)}" if nearest else ""
+            detail = f"cassette file {_shown(path)} does not exist{hint}"
+        else:
+            detail = explain_miss(
+                request, loaded.cassette.interactions, self.match_options, loaded.index.used_ids()
+            )
+        message = (
+            f"llm-vcr: no recorded answer in cassette '{state.cassette}' ({_shown(path)}): {detail}"
+        )
+        log.warning("%s", message)
+        return error_response(404, "cassette_miss", message, {"X-VCR-Miss": state.cassette})
+
+    def _cassette_names(self) -> list[str]:
+        assert self.store is not None
+        root = self.store.root
+        return [
+            p.relative_to(root).as_posix().removesuffix(".yaml")
+            for p in root.rglob("*.yaml")
+            if not any(part.startswith(".") for part in p.relative_to(root).parts)
+        ]
+
+    # -- recording ---------------------------------------------------------------------------------
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        state: FlowState | None = flow.metadata.get(METADATA_KEY)
+        if state is None or flow.response is None:
+            return
+        if state.timed:
+            flow.response.stream = True
+        elif state.record:
+            state.tee = StreamTee(
+                state.started_ns, flow.response.headers.get("Content-Encoding", "")
+            )
+            flow.response.stream = state.tee
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        state: FlowState | None = flow.metadata.get(METADATA_KEY)
+        if state is None:
+            return
+        shown_url = redact_url(state.url)
+        if state.record and state.tee is not None and state.request is not None:
+            self._save(flow, state, shown_url)
+        # The dumper prints flow lines after this hook: show the client's URL, without secrets.
+        flow.request.url = shown_url
+
+    def _save(self, flow: http.HTTPFlow, state: FlowState, shown_url: str) -> None:
+        assert self.writer is not None and flow.response is not None and state.tee is not None
+        tee = state.tee
+        if tee.failed:
+            log.warning(
+                "llm-vcr: %s %s: response body could not be decoded; not recorded in '%s'",
+                flow.request.method, shown_url, state.cassette,
+            )
+            return
+        response_headers = [(k, v) for k, v in flow.response.headers.items(multi=True)]
+        # go-vcr's `duration`: request sent upstream -> response headers (mitmproxy's timestamps
+        # are wall-clock, like started_wall).
+        duration = int(max(0.0, (flow.response.timestamp_start or 0) - state.started_wall) * 1e9)
+        response = build_response(
+            flow.response.status_code,
+            flow.response.reason,
+            flow.response.http_version,
+            response_headers,
+            tee.body,
+            duration,
+            tee.chunks,
+            tee.decoded,
+        )
+        interaction = Interaction(request=state.request, response=self.redactor.response(response))
+        session = self.sessions.setdefault(state.cassette, CassetteSession())
+        session.stats.recorded += 1
+        if session.loaded is not None:
+            session.loaded.index.add_used(interaction)
+        self.writer.submit(state.cassette, interaction, state.replace_old)
+        log.info(
+            "llm-vcr: recorded %s %s -> %s (%d bytes, %.0f ms) in '%s'",
+            flow.request.method, shown_url, flow.response.status_code, len(tee.body),
+            response.duration / 1e6, state.cassette,
+        )
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        state: FlowState | None = flow.metadata.get(METADATA_KEY)
+        if state is None:
+            return
+        shown_url = redact_url(state.url)
+        if state.record:
+            log.warning(
+                "llm-vcr: %s %s failed (%s); nothing saved in '%s'",
+                flow.request.method, shown_url, flow.error.msg if flow.error else "?",
+                state.cassette,
+            )
+        flow.request.url = shown_url
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    async def done(self) -> None:
+        if self.writer is not None:
+            await self.writer.flush()
+        await self.stream_server.stop()
+        summary: dict[str, dict[str, int]] = {}
+        for name, session in sorted(self.sessions.items()):
+            stats = session.stats
+            if session.loaded is not None:
+                stats.unused = len(session.loaded.index.unused())
+            summary[name] = {
+                "replayed": stats.replayed, "recorded": stats.recorded,
+                "missed": stats.missed, "unused": stats.unused,
+            }
+            log.info(
+                "llm-vcr: cassette '%s': replayed %d, recorded %d, missed %d, unused %d",
+                name, stats.replayed, stats.recorded, stats.missed, stats.unused,
+            )
+        if ctx.options.vcr_summary:
+            Path(ctx.options.vcr_summary).write_text(json.dumps({"cassettes": summary}, indent=2))
+
+
+def _header_pairs(request: http.Request) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.headers.items(multi=True)]
+
+
+def _made_response(response: Any) -> http.Response:
+    made = http.Response.make(response.code, response.body, reply_headers(response))
+    made.reason = reason_phrase(response)
+    return made
+
+
+def _carry_used(old: LoadedCassette, cassette: Cassette, index: RequestIndex) -> None:
+    """Keep "already answered" across a reload, for interactions that are still the same."""
+    before, after = old.cassette.interactions, cassette.interactions
+    for position in old.index.used_ids():
+        if position < len(after) and before[position].request == after[position].request:
+            index.mark_used(position)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
