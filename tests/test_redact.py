@@ -308,3 +308,19 @@ def test_chunks_on_event_boundaries_still_carry_one_event_each() -> None:
     ]
     assert redacted.body == b"".join(new_events)
     assert redacted.chunks == [Chunk(at=i, size=len(e)) for i, e in enumerate(new_events)]
+
+
+def test_kept_names_follow_go_canonical_form() -> None:
+    redactor = Redactor(keep_headers=["x-goog-api-client", "WWW-AUTHENTICATE", "odd name", "x_y"])
+    headers = {
+        "x-goog-api-client": ["a"],
+        "www-authenticate": ["b"],
+        "odd name": ["c"],  # not a valid token: Go leaves such a name as it is
+        "x_y": ["d"],
+    }
+    assert redactor.headers(headers) == {
+        "X-Goog-Api-Client": ["a"],
+        "Www-Authenticate": ["b"],
+        "odd name": ["c"],
+        "X_y": ["d"],
+    }
