@@ -169,7 +169,7 @@ class CassetteStore:
             if known is None:
                 return None
         if known.error is not None:
-            raise known.error
+            raise _fresh(known.error)
         return known.cassette
 
     def _parse_file(self, path: Path) -> _Loaded | None:
@@ -278,7 +278,7 @@ class CassetteStore:
         if loaded is None or loaded.key != key:
             loaded = self._parse_bytes(path, key, data)
         if loaded.error is not None:
-            raise loaded.error
+            raise _fresh(loaded.error)
         assert loaded.cassette is not None
         style, count = loaded.cassette.style, len(loaded.cassette.interactions)
         reason = _why_not_appendable(data, style, count)
@@ -429,6 +429,12 @@ def _read(path: Path) -> tuple[FileKey, bytes]:
     with open(path, "rb") as f:
         key = _key(os.fstat(f.fileno()))
         return key, f.read()
+
+
+def _fresh(error: CassetteError) -> CassetteError:
+    """A new exception with the cached one's text (raising one object again and again would
+    grow its traceback with every request)."""
+    return type(error)(error.message, error.path, error.line)
 
 
 def _os_message(e: OSError) -> str:
