@@ -26,9 +26,9 @@ from mitmproxy import ctx, exceptions, http
 from . import jsonpath
 from .cassette import Cassette, CassetteError, Interaction, Request
 from .hosts import DEFAULT_HOSTS, HostPatterns
-from .matching import MatchOptions, RequestIndex, explain_miss
+from .matching import MatchOptions, RequestIndex
 from .modes import Mode, plan_for
-from .record import StreamTee, build_request, build_response
+from .record import StreamTee, build_request, build_response, stream_finished
 from .redact import DEFAULT_KEEP_HEADERS, Redactor, redact_url
 from .replay import StreamPlan, StreamServer, parse_latency, reason_phrase, reply_headers
 from .store import CassetteNameError, CassetteStore, validate_name
@@ -226,10 +226,10 @@ class VCR:
                     jsonpath.parse(path)
                 except ValueError as e:
                     raise exceptions.OptionsError(f"{name}: {path!r}: {e}") from None
-        if updated & {"vcr_keep_headers", "vcr_redact_json"}:
-            self.redactor = Redactor(
-                keep_headers=tuple(opts.vcr_keep_headers), json_paths=tuple(opts.vcr_redact_json)
-            )
+        if updated & {"vcr_keep_headers", "vcr_redact_json", "vcr_match_headers"}:
+            # A header that must match has to be stored, or every request matches "absent".
+            keep = (*opts.vcr_keep_headers, *opts.vcr_match_headers)
+            self.redactor = Redactor(keep_headers=keep, json_paths=tuple(opts.vcr_redact_json))
         if updated & {"vcr_ignore_json", "vcr_match_headers"}:
             self.match_options = MatchOptions(
                 ignore_json=tuple(opts.vcr_ignore_json),
@@ -289,6 +289,19 @@ class VCR:
         if state is None or flow.response is not None or self.store is None:
             return
         try:
+            await self._request(flow, state)
+        except Exception as e:
+            # Never let a bug send a flow upstream that was meant to be replayed.
+            log.exception("llm-vcr: internal error for %s", redact_url(state.url))
+            state.record = False
+            flow.response = error_response(
+                500, "vcr_internal_error", f"llm-vcr internal error: {type(e).__name__}: {e}",
+                {"X-VCR-Error": "internal-error"},
+            )
+
+    async def _request(self, flow: http.HTTPFlow, state: FlowState) -> None:
+        assert self.store is not None
+        try:
             state.cassette = validate_name(state.cassette)
         except CassetteNameError as e:
             flow.response = error_response(400, "cassette_name_invalid", str(e), {
@@ -317,7 +330,7 @@ class VCR:
                 return
             if not plan.record:
                 session.stats.missed += 1
-                flow.response = self._miss(state, request, loaded)
+                flow.response = await self._miss(state, request, loaded)
                 return
         if plan.record:
             state.record = True
@@ -373,7 +386,7 @@ class VCR:
         await asyncio.sleep(response.duration / 1e9 * self.latency)
         flow.response = _made_response(response)
 
-    def _miss(
+    async def _miss(
         self, state: FlowState, request: Request, loaded: LoadedCassette | None
     ) -> http.Response:
         assert self.store is not None
@@ -383,9 +396,8 @@ class VCR:
             hint = f"; nearest names: {', '.join(nearest)}" if nearest else ""
             detail = f"cassette file {_shown(path)} does not exist{hint}"
         else:
-            detail = explain_miss(
-                request, loaded.cassette.interactions, self.match_options, loaded.index.used_ids()
-            )
+            # A scan of the whole cassette: off the event loop, it can hold 100,000 interactions.
+            detail = await asyncio.to_thread(loaded.index.explain_miss, request)
         message = (
             f"llm-vcr: no recorded answer in cassette '{state.cassette}' ({_shown(path)}): {detail}"
         )
@@ -405,7 +417,13 @@ class VCR:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state: FlowState | None = flow.metadata.get(METADATA_KEY)
-        if state is None or flow.response is None:
+        if flow.response is None:
+            return
+        if state is None:
+            # Not ours to record, but mitmproxy would buffer an event stream until its end,
+            # which breaks live clients: let it through as it comes.
+            if _is_event_stream(flow.response) and not flow.response.stream:
+                flow.response.stream = True
             return
         if state.timed:
             flow.response.stream = True
@@ -465,6 +483,15 @@ class VCR:
         if state is None:
             return
         shown_url = redact_url(state.url)
+        tee = state.tee
+        if (
+            state.record and tee is not None and flow.response is not None and not tee.failed
+            and _is_event_stream(flow.response) and stream_finished(tee.body)
+        ):
+            # The client hung up after the final event (SDKs do): the stream is whole.
+            self._save(flow, state, shown_url)
+            flow.request.url = shown_url
+            return
         if state.record:
             log.warning(
                 "llm-vcr: %s %s failed (%s); nothing saved in '%s'",
@@ -496,12 +523,17 @@ class VCR:
             Path(ctx.options.vcr_summary).write_text(json.dumps({"cassettes": summary}, indent=2))
 
 
+def _is_event_stream(response: http.Response) -> bool:
+    return response.headers.get("Content-Type", "").lower().startswith("text/event-stream")
+
+
 def _header_pairs(request: http.Request) -> list[tuple[str, str]]:
     return [(k, v) for k, v in request.headers.items(multi=True)]
 
 
 def _made_response(response: Any) -> http.Response:
-    made = http.Response.make(response.code, response.body, reply_headers(response))
+    headers = http.Headers([(k.encode(), v.encode()) for k, v in reply_headers(response)])
+    made = http.Response.make(response.code, response.body, headers)
     made.reason = reason_phrase(response)
     return made
 

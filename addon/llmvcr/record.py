@@ -11,6 +11,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .cassette import Chunk, Headers, Request, Response, canonical_header_name
@@ -37,7 +38,24 @@ def _zstd_decoder() -> Callable[[bytes], bytes] | None:
             from backports import zstd  # installed with mitmproxy on older Pythons
         except ImportError:  # pragma: no cover
             return None
-    return zstd.ZstdDecompressor().decompress
+    return _FramesDecoder(zstd.ZstdDecompressor).decompress
+
+
+class _FramesDecoder:
+    """A stream of several compressed frames (a server may flush each event as its own)."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._obj = factory()
+
+    def decompress(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            if self._obj.eof:
+                self._obj = self._factory()
+            out.append(self._obj.decompress(data))
+            data = self._obj.unused_data if self._obj.eof else b""
+        return b"".join(out)
 
 
 def incremental_decoder(content_encoding: str) -> Callable[[bytes], bytes] | None:
@@ -116,6 +134,24 @@ class StreamTee:
     @property
     def body(self) -> bytes:
         return b"".join(self.parts)
+
+
+# The last event of a complete stream, per API. SDKs close the connection as soon as they see it,
+# often before the upstream's own end of stream reaches the proxy; such a stream is whole.
+_FINAL_SSE_MARKERS = (
+    b"data: [DONE]",  # OpenAI chat completions and the many APIs copying it
+    b"event: message_stop",  # Anthropic messages
+    b"event: response.completed",  # OpenAI responses
+    b"event: response.incomplete",
+    b"event: response.failed",
+)
+
+
+def stream_finished(body: bytes) -> bool:
+    """Whether an event stream's body ends with its API's final event."""
+    events = body.rstrip(b"\r\n").replace(b"\r\n", b"\n").split(b"\n\n")
+    last = events[-1].lstrip(b"\n") if events else b""
+    return any(last.startswith(marker) for marker in _FINAL_SSE_MARKERS)
 
 
 def form_fields(url: str, body: bytes, content_type: str) -> Headers:
