@@ -354,6 +354,7 @@ def test_demo_client_replays_the_seed_strictly(
     assert "cassette 'simple_streaming': replayed 1, recorded 0, missed 0, unused 0" in (
         result.stderr
     )
+    assert "client connect" not in result.stderr  # mitmproxy's connection lines are kept out
 
 
 # -- serve and env ---------------------------------------------------------------------------------
@@ -520,6 +521,21 @@ def test_run_without_double_dash_takes_the_rest_as_the_command() -> None:
     args = cli.parse_args(["run", "--strict", "python", "-c", "print(1)"])
     assert args.strict
     assert args.command == ["python", "-c", "print(1)"]
+
+
+# -- fmt -------------------------------------------------------------------------------------------
+
+
+def test_fmt_checks_and_rewrites_cassettes(workdir: Path) -> None:
+    odd = workdir / "odd.yaml"
+    odd.write_text(SEED.read_text().replace("    method: POST", "    method:   POST"))
+    check = llm_vcr("fmt", "--check", str(workdir), cwd=workdir)
+    assert check.returncode == 1
+    assert check.stdout == f"{odd}\n"
+    rewrite = llm_vcr("fmt", str(odd), cwd=workdir)
+    assert rewrite.returncode == 0, rewrite.stderr
+    assert odd.read_bytes() == SEED.read_bytes()
+    assert llm_vcr("fmt", "--check", str(odd), cwd=workdir).returncode == 0
 
 
 # -- scripts/llm-vcr -------------------------------------------------------------------------------

@@ -378,7 +378,7 @@ def run_command(args: argparse.Namespace) -> int:
     # flow_detail=0: the command's terminal gets the proxy's log lines, not a line per request.
     ours = {"flow_detail": "0", "vcr_summary": str(summary_path), "confdir": str(confdir)}
     argv = [*program, *listen_args("127.0.0.1", args.port or 0), *mitmdump_settings(args, ours)]
-    proxy = launcher.ProxyProcess(argv, sys.stderr)
+    proxy = launcher.ProxyProcess(argv, sys.stderr, hide=launcher.CONNECTION_LINES)
     try:
         with SignalRelay() as relay:
             proxy.start()
@@ -435,13 +435,16 @@ def _read_summary(path: Path) -> dict[str, dict[str, int]] | None:
 
 
 def _strict_exit(code: int, summary: dict[str, dict[str, int]] | None, early: int | None) -> int:
+    """CMD's exit code, or STRICT_EXIT if CMD succeeded but the replay was not complete."""
+    if early is not None:
+        return code or STRICT_EXIT  # already said: the proxy stopped while CMD ran
     if summary is None:
         print("llm-vcr: --strict: the proxy wrote no summary, so nothing can be vouched for",
               file=sys.stderr)
         return code or STRICT_EXIT
     missed = sum(int(stats.get("missed", 0)) for stats in summary.values())
     unused = sum(int(stats.get("unused", 0)) for stats in summary.values())
-    if missed or unused or early is not None:
+    if missed or unused:
         print(f"llm-vcr: --strict: {missed} request(s) found no recorded answer, "
               f"{unused} recorded interaction(s) were not used", file=sys.stderr)
         return code or STRICT_EXIT

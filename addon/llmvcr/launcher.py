@@ -90,6 +90,10 @@ _LISTENING = re.compile(r"proxy listening at (?P<address>.+):(?P<port>\d+)\.$")
 # from then on requests are answered.
 _ADDON_RUNNING = re.compile(r"llm-vcr: \S+ mode, cassettes in ")
 
+# mitmproxy's per-connection lines ("[time][client] client connect", "... server disconnect
+# host:port"): noise next to a command's own output; `run` keeps them out of the terminal.
+CONNECTION_LINES = re.compile(r"^\[[^\]]*\]\[[^\]]*\] (client|server) (connect|disconnect)\b")
+
 LOG_LINES_KEPT = 40
 
 
@@ -349,12 +353,19 @@ class ProxyProcess:
     (llm-vcr stops the proxy itself, after the client, so late requests are still answered).
 
     Its output (stdout and stderr, unbuffered) is read by a thread: the last lines are kept for
-    error messages; once the proxy is ready they are written to `log_to` (held back until then).
+    error messages; once the proxy is ready they are written to `log_to` (held back until then),
+    except those matching `hide`.
     """
 
-    def __init__(self, argv: Sequence[str], log_to: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log_to: IO[str] | None = None,
+        hide: re.Pattern[str] | None = None,
+    ) -> None:
         self.argv = list(argv)
         self.log_to = log_to
+        self.hide = hide
         self.port: int | None = None
         self._lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES_KEPT)
         self._held: list[str] = []
@@ -401,6 +412,8 @@ class ProxyProcess:
                         self._ready.set()
 
     def _write(self, line: str) -> None:
+        if self.hide is not None and self.hide.search(line):
+            return
         if self.log_to is not None:
             with contextlib.suppress(OSError, ValueError):
                 print(line, file=self.log_to, flush=True)
