@@ -1,0 +1,207 @@
+"""`llm-vcr check`: the corpus passes; planted secrets and broken files are found at their line,
+and no secret is ever echoed."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from llmvcr.audit import check_bytes, check_paths
+
+SEED = Path(__file__).resolve().parent.parent / "cassettes" / "simple_streaming.yaml"
+ACCEPT_VALUE = "      - application/json\n"  # the request's first header value in the seed
+URL_END = "chat/completions\n"
+
+BEARER = "Bearer sk-proj-Zq8Xv2Lm9Rt4Wy6Np1Bc3Df5Gh7Jk0"
+GOOGLE_KEY = "AIzaSyD4r8Qv0Lm2Np6Xt9Wz1Bc3Df5Gh7Jk0Mq"
+SK_KEY = "sk-ant-api03-Hc7Vb2Nm5Qw8Er1Ty4Ui6Op9As3Df0Gh"
+AWS_KEY = "AKIAZX7Q4R2T6Y8U1I3O"
+
+
+def seed_text() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+def line_of(text: str, marker: str) -> int:
+    """The 1-based line of the first occurrence of `marker` (found by plain text search)."""
+    return text[: text.index(marker)].count("\n") + 1
+
+
+def check(tmp_path: Path, text: str, name: str = "planted.yaml") -> tuple[int, str, Path]:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    status = check_paths([str(path)], out=out)
+    return status, out.getvalue(), path
+
+
+def test_seed_is_clean(tmp_path: Path) -> None:
+    status, output, _ = check(tmp_path, seed_text())
+    assert status == 0
+    assert output == "checked 1 cassette: 0 errors, 0 warnings\n"
+
+
+def test_corpus_passes(corpus_dir: Path) -> None:
+    out = io.StringIO()
+    assert check_paths([str(corpus_dir)], out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert not [line for line in lines if ": error: " in line]
+    # The hand-edited Vertex cassettes: found, and only as warnings.
+    length_warnings = [line for line in lines if "content_length" in line]
+    assert len(length_warnings) == 8
+    assert all("vertex" in line and ": warning: " in line for line in length_warnings)
+    assert re.fullmatch(r"checked 29\d cassettes: 0 errors, \d+ warnings", lines[-1])
+
+
+def test_bearer_token_header(tmp_path: Path) -> None:
+    text = seed_text().replace(
+        ACCEPT_VALUE, f"{ACCEPT_VALUE}      Authorization:\n      - {BEARER}\n", 1
+    )
+    status, output, path = check(tmp_path, text)
+    assert status == 1
+    line = line_of(text, "Authorization:")
+    kind = f"Bearer token, {len(BEARER)} chars"
+    assert f"{path}:{line}: error: secret: Authorization header ({kind})" in output.splitlines()
+    assert BEARER.split()[1] not in output
+    assert ": warning: " not in output  # the planted file is canonical
+
+
+def test_key_in_query_and_form(tmp_path: Path) -> None:
+    text = seed_text().replace(URL_END, f"chat/completions?api-version=1&key={GOOGLE_KEY}\n", 1)
+    form = f"    form:\n      key:\n      - {GOOGLE_KEY}\n"
+    text = text.replace("    headers:\n", f"{form}    headers:\n", 1)
+    status, output, path = check(tmp_path, text)
+    assert status == 1
+    lines = output.splitlines()
+    length = f"({len(GOOGLE_KEY)} chars)"
+    url_line, form_line = line_of(text, "    url: "), line_of(text, "      key:")
+    assert f"{path}:{url_line}: error: secret: query parameter key in url {length}" in lines
+    assert f"{path}:{form_line}: error: secret: form field key {length}" in lines
+    assert GOOGLE_KEY not in output
+    assert GOOGLE_KEY[4:20] not in output
+
+
+def test_redacted_values_are_fine(tmp_path: Path) -> None:
+    text = seed_text().replace(URL_END, "chat/completions?key=REDACTED\n", 1)
+    form = "    form:\n      key:\n      - REDACTED\n"
+    text = text.replace("    headers:\n", f"{form}    headers:\n", 1)
+    status, output, _ = check(tmp_path, text)
+    assert status == 0, output
+
+
+def test_sk_key_in_bodies(tmp_path: Path) -> None:
+    text = seed_text().replace('"content":"Olá"', f'"content":"Olá {SK_KEY}"', 1)
+    text = text.replace("Say hi in Portuguese", f"Say hi {SK_KEY}", 1)
+    status, output, path = check(tmp_path, text)
+    assert status == 1
+    lines = output.splitlines()
+    request_line = line_of(text, "    body: '")
+    response_line = line_of(text, f'"content":"Olá {SK_KEY}"')
+    assert response_line > request_line + 10  # inside the response's literal block
+    length = f"({len(SK_KEY)} chars)"
+    assert f"{path}:{request_line}: error: secret: sk- key in request body {length}" in lines
+    assert f"{path}:{response_line}: error: secret: sk- key in response body {length}" in lines
+    assert SK_KEY not in output
+    assert SK_KEY[3:] not in output
+    # The request body changed length: the stored content_length no longer fits it.
+    assert any(": warning: interaction 0: request content_length 225" in line for line in lines)
+
+
+def test_set_cookie_and_key_shaped_values_in_other_headers(tmp_path: Path) -> None:
+    content_type = "      - text/event-stream; charset=utf-8\n"
+    cookie = "      Set-Cookie:\n      - session=s3cr3tvalue\n"
+    text = seed_text().replace(content_type, content_type + cookie, 1)
+    text = text.replace("(https://charm.land/fantasy)", f"(https://charm.land/fantasy) {AWS_KEY}")
+    status, output, path = check(tmp_path, text)
+    assert status == 1
+    lines = output.splitlines()
+    cookie = f"{line_of(text, 'Set-Cookie:')}: error: secret: Set-Cookie header (value, 19 chars)"
+    assert f"{path}:{cookie}" in lines
+    agent_line = line_of(text, AWS_KEY)
+    assert (
+        f"{path}:{agent_line}: error: secret: AWS access key id in request header User-Agent "
+        "(20 chars)" in lines
+    )
+    assert "s3cr3tvalue" not in output
+    assert AWS_KEY not in output
+
+
+def test_prose_is_not_a_secret(tmp_path: Path) -> None:
+    prose = "Use Bearer authentication for the risk-assessment-framework-overview task"
+    text = seed_text().replace('"content":"Olá"', f'"content":"{prose}"', 1)
+    status, output, _ = check(tmp_path, text)
+    assert status == 0, output
+
+
+def test_broken_file_names_the_line(tmp_path: Path) -> None:
+    text = seed_text().replace("    code: 200\n", '    code: "200"\n', 1)
+    status, output, path = check(tmp_path, text)
+    assert status == 1
+    first = output.splitlines()[0]
+    assert first.startswith(f"{path}:{line_of(text, 'code: ')}: error: ")
+    assert "code" in first
+
+
+def test_not_yaml_and_missing(tmp_path: Path) -> None:
+    status, output, path = check(tmp_path, "---\nversion: 2\ninteractions: [\n")
+    assert status == 1
+    assert re.match(rf"{re.escape(str(path))}:\d+: error: not valid YAML", output)
+    out = io.StringIO()
+    assert check_paths([str(tmp_path / "absent.yaml")], out=out) == 1
+    assert f"{tmp_path / 'absent.yaml'}: error: no such file or directory" in out.getvalue()
+
+
+def test_warnings_only_exit_zero(tmp_path: Path) -> None:
+    text = seed_text().replace("    content_length: 225\n", "    content_length: 230\n", 1)
+    text = text.replace('    host: ""\n', "    host: ''\n", 1)  # same value, not canonical
+    status, output, path = check(tmp_path, text)
+    assert status == 0
+    lines = output.splitlines()
+    assert (
+        f"{path}:{line_of(text, 'content_length: 230')}: warning: interaction 0: request "
+        "content_length 230 does not match the body (225 bytes)" in lines
+    )
+    layout = [line for line in lines if "canonical layout" in line]
+    assert layout and layout[0].startswith(f"{path}:{line_of(text, 'host: ')}: warning: ")
+    assert lines[-1] == "checked 1 cassette: 0 errors, 2 warnings"
+
+
+def test_response_content_length_rules(tmp_path: Path) -> None:
+    wrong = seed_text().replace("    content_length: -1\n", "    content_length: 5\n", 1)
+    status, output, _ = check(tmp_path, wrong)
+    assert status == 0
+    assert "response content_length 5 does not match the body" in output
+    uncompressed = wrong.replace("    content_length: 5\n",
+                                 "    content_length: 5\n    uncompressed: true\n", 1)
+    status, output, _ = check(tmp_path, uncompressed)
+    assert status == 0
+    assert "content_length" not in output
+
+
+def test_chunks_that_do_not_fit_are_a_warning(tmp_path: Path) -> None:
+    text = seed_text().replace(
+        "    duration: 2.195586958s\n",
+        "    duration: 2.195586958s\n    chunks:\n    - {at: 2.196s, size: 10}\n",
+        1,
+    )
+    status, output, path = check(tmp_path, text)
+    assert status == 0
+    assert f"{path}:{line_of(text, 'chunks:')}: warning: " in output
+
+
+@pytest.mark.parametrize("header", ["X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Proxy-Authorization",
+                                    "X-Amz-Security-Token", "Cookie"])
+def test_secret_header_names(header: str) -> None:
+    value = "x" * 24
+    text = SEED.read_text(encoding="utf-8").replace(
+        "      User-Agent:\n", f"      {header}:\n      - {value}\n      User-Agent:\n", 1
+    )
+    findings = check_bytes(text.encode(), "x.yaml")
+    errors = [f for f in findings if f.severity == "error"]
+    assert [(f.line, f.message) for f in errors] == [
+        (line_of(text, f"{header}:"), f"secret: {header} header (value, 24 chars)")
+    ]
+    assert all(value not in str(f) for f in findings)
