@@ -14,9 +14,10 @@ Fixtures (tests/conftest.py):
         upstream=upstream,                  # map_remote the LLM API hosts to this fake upstream
         hosts=DEFAULT_ROUTED_HOSTS,         # ... which hosts (globs: "*.openai.azure.com")
         cwd=tmp_path,                       # mitmdump's working folder
-        stream_responses=False,             # True: add support/stream_responses.py, which
+        stream_responses=False,             # True: add mitm_scripts/stream_responses.py, which
                                             # streams every response (plain mitmdump buffers
                                             # them all, SSE included, in mitmproxy 12)
+        scripts=[SERVER_CONNECT_SPY],       # more `-s` scripts, after the addon
         start=True,                         # False: call proxy.start() (or launch/wait_ready)
     )
     proxy.port, proxy.url(), proxy.url(user="team/case")   # http://team%2Fcase@127.0.0.1:PORT
@@ -56,7 +57,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -68,6 +68,8 @@ from urllib.parse import quote
 
 import httpx
 
+from .mitm_scripts.startup_marker import FAILED, READY
+
 if TYPE_CHECKING:
     import anthropic
     import openai
@@ -75,7 +77,11 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 ADDON_SCRIPT = REPO_ROOT / "addon" / "vcr.py"
-STREAM_SCRIPT = Path(__file__).resolve().parent / "stream_responses.py"
+MITM_SCRIPTS = Path(__file__).resolve().parent / "mitm_scripts"
+STREAM_SCRIPT = MITM_SCRIPTS / "stream_responses.py"
+STARTUP_MARKER_SCRIPT = MITM_SCRIPTS / "startup_marker.py"
+# Logs `SERVER_CONNECT host:port` for every upstream connection (proof that replay needs none).
+SERVER_CONNECT_SPY = Path(__file__).resolve().parent / "server_connect_spy.py"
 
 FAKE_OPENAI_KEY = "sk-test-llm-vcr-not-a-real-key"
 FAKE_ANTHROPIC_KEY = "sk-ant-test-llm-vcr-not-a-real-key"
@@ -101,9 +107,6 @@ CA_BUNDLE_VARIABLES = (
 
 OptionValue = str | int | bool | Path | Sequence[str]
 _ClientT = TypeVar("_ClientT")
-
-# How long a started proxy must stay alive before it counts as up (see wait_ready).
-STARTUP_SETTLE = 0.25
 
 _LISTENING = re.compile(r"proxy listening at \[?([0-9a-fA-F.:]+?)\]?:(\d+)")
 
@@ -208,7 +211,7 @@ class MitmProxy:
     @property
     def command(self) -> list[str]:
         args = [str(MITMDUMP), "--listen-host", self.host, "-p", "0"]
-        for script in [self.addon, *self.scripts]:
+        for script in [self.addon, *self.scripts, STARTUP_MARKER_SCRIPT]:
             if script is not None:
                 args += ["-s", str(script)]
         return args + set_args(self.options) + self.extra_args
@@ -231,32 +234,32 @@ class MitmProxy:
             )
         return self
 
-    def wait_ready(self, timeout: float = 20.0, settle: float = STARTUP_SETTLE) -> MitmProxy:
-        """Wait until mitmdump says where it listens and the port accepts connections, then
-        `settle` seconds more: mitmdump exits when an error was logged during startup, which
-        includes the addons' `running` hooks, and those run after the port is open."""
+    def wait_ready(self, timeout: float = 20.0) -> MitmProxy:
+        """Wait until mitmdump listens and its startup is over (every addon's `running` hook
+        ran: see mitm_scripts/startup_marker.py). MitmProxyError with the log if it exits, logs
+        an error during startup (it then exits by itself) or takes longer than `timeout`."""
         assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
-        ready_at: float | None = None
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            output = self.output()
+            exited = self.process.poll() is not None
+            if FAILED in output or exited:
+                if not exited:  # mitmdump is on its way out: let it finish its log
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.process.wait(5)
+                    self.kill()
                 raise MitmProxyError(
-                    f"mitmdump exited with code {self.process.returncode} during startup\n"
+                    f"mitmdump failed during startup (exit code {self.process.returncode})\n"
                     f"command: {self.command}\n--- log ---\n{self.output()}"
                 )
-            if ready_at is None and (match := _LISTENING.search(self.output())):
+            match = _LISTENING.search(output)
+            if match and READY in output:
                 self.port = int(match[2])
-                with (
-                    contextlib.suppress(OSError),
-                    socket.create_connection((self.host, self.port), timeout=1),
-                ):
-                    ready_at = time.monotonic()
-            if ready_at is not None and time.monotonic() - ready_at >= settle:
                 return self
-            time.sleep(0.05)
+            time.sleep(0.02)
         self.kill()
         raise MitmProxyError(
-            f"mitmdump did not accept connections within {timeout} s\n"
+            f"mitmdump did not finish starting within {timeout} s\n"
             f"command: {self.command}\n--- log ---\n{self.output()}"
         )
 
@@ -518,11 +521,13 @@ class ProxyFactory:
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         stream_responses: bool = False,
+        scripts: Sequence[Path] = (),
         start: bool = True,
     ) -> MitmProxy:
         """A new proxy (started unless `start=False`). `addon` may be a script path; with
         `addon=False`, `mode` and `vcr_dir` are ignored (plain mitmdump has no vcr_ options).
-        `stream_responses` adds STREAM_SCRIPT (for plain proxies: mitmproxy buffers otherwise)."""
+        `stream_responses` adds STREAM_SCRIPT (for plain proxies: mitmproxy buffers otherwise);
+        `scripts` are more mitmproxy scripts, loaded after the addon."""
         merged: dict[str, OptionValue] = {}
         script: Path | None = None
         if addon is not False:
@@ -540,7 +545,7 @@ class ProxyFactory:
             confdir=self.confdir,
             log_path=self.folder / f"mitmdump-{len(self.proxies)}.log",
             addon=script,
-            scripts=[STREAM_SCRIPT] if stream_responses else [],
+            scripts=[*scripts, *([STREAM_SCRIPT] if stream_responses else [])],
             options=merged,
             upstream_ca=self.upstream_ca,
             cwd=cwd,
