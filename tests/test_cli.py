@@ -26,7 +26,9 @@ import pytest
 
 from conftest import ROOT, SEED
 from llmvcr import cli, launcher
-from support.tls import UpstreamTLS, make_upstream_tls
+from support.fake_upstream import FakeUpstream
+from support.proxy import route_to
+from support.tls import UpstreamTLS
 
 CLI = [sys.executable, "-m", "llmvcr.cli"]
 TIMEOUT = 120  # generous: only reached when something hangs
@@ -129,9 +131,9 @@ class HelloHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def tls_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UpstreamTLS, int]]:
-    """A local HTTPS server whose certificate only the test CA vouches for."""
-    tls = make_upstream_tls(tmp_path_factory.mktemp("upstream-tls"))
+def tls_upstream(upstream_tls: UpstreamTLS) -> Iterator[tuple[UpstreamTLS, int]]:
+    """A plain local HTTPS server whose certificate only the test CA vouches for."""
+    tls = upstream_tls
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HelloHandler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tls.server_cert, tls.server_key)
@@ -355,6 +357,34 @@ def test_demo_client_replays_the_seed_strictly(
         result.stderr
     )
     assert "client connect" not in result.stderr  # mitmproxy's connection lines are kept out
+
+
+@pytest.mark.e2e
+def test_run_records_then_replays_through_the_command(
+    confdir: Path, workdir: Path, upstream: FakeUpstream, upstream_tls: UpstreamTLS
+) -> None:
+    store = workdir / "store"
+    demo = [sys.executable, str(ROOT / "scripts" / "demo_client.py")]
+    routes = [arg for spec in route_to(upstream) for arg in ("--set", f"map_remote={spec}")]
+    recorded = llm_vcr(
+        "run", "--mode", "record", "--dir", str(store), "--cassette", "team/seed",
+        "--confdir", str(confdir), *routes,
+        "--set", f"ssl_verify_upstream_trusted_ca={upstream_tls.ca_cert}", "--", *demo,
+        cwd=workdir,
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.startswith("assistant: Olá!\n")
+    assert len(upstream.requests) == 1
+    # The proxy was stopped gently: the recording is on disk when `run` returns.
+    assert (store / "team" / "seed.yaml").read_text().count("\n- id: ") == 1
+
+    replayed = llm_vcr(
+        "run", "--mode", "replay", "--strict", "--dir", str(store), "--cassette", "team/seed",
+        "--confdir", str(confdir), "--", *demo, cwd=workdir,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == recorded.stdout
+    assert len(upstream.requests) == 1  # the replay never reached the upstream
 
 
 # -- serve and env ---------------------------------------------------------------------------------
