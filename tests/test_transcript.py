@@ -12,11 +12,14 @@ import io
 import json
 import re
 import struct
+import tempfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from llmvcr.cassette import Cassette, Chunk, Interaction, Request, Response, dumps, load
 from llmvcr.transcript import (
@@ -131,6 +134,8 @@ CASES: list[tuple[str, Decoder]] = [
      lambda b: anthropic_texts(bedrock_events(b))),
 ]
 
+CASE_IDS = [name.removesuffix(".yaml") for name, _ in CASES]
+
 
 def answer_sections(output: str) -> list[str]:
     """Per interaction, the output from its `answer` line on (the request part left out, since a
@@ -149,7 +154,7 @@ def show(*paths: Path | str, raw: bool = False, color: bool | None = None) -> tu
     return status, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize(("name", "decode"), CASES, ids=[c[0].removesuffix(".yaml") for c in CASES])
+@pytest.mark.parametrize(("name", "decode"), CASES, ids=CASE_IDS)
 def test_show_prints_the_answer_as_the_stream_spells_it(
     corpus_dir: Path, name: str, decode: Decoder
 ) -> None:
@@ -232,6 +237,17 @@ def test_stream_timing_from_chunks(tmp_path: Path) -> None:
     _, output, _ = show(_cassette_file(tmp_path, response))
     assert "headers after 118ms" in output
     assert "stream: first byte 120ms, total 2.500s, 3 chunks" in output
+
+
+def test_chunks_that_do_not_fit_are_reported_not_shown(tmp_path: Path) -> None:
+    path = tmp_path / "odd.yaml"
+    text = SEED.read_text(encoding="utf-8")
+    duration = "    duration: 2.195586958s\n"
+    path.write_text(text.replace(duration, f"{duration}    chunks:\n    - {{at: 1s, size: 3}}\n"))
+    status, output, err = show(path)
+    assert status == 0
+    assert err.startswith("llm-vcr: warning: ") and "chunks" in err
+    assert "stream:" not in output
 
 
 def test_colour_only_for_a_terminal_unless_asked() -> None:
@@ -396,3 +412,43 @@ def test_request_summary_of_each_dialect() -> None:
     ]
     assert prompt.tools == ["weather"]
     assert summarize_request(Request(body=b"not json")) is None
+
+
+# ---- robustness: any JSON shape, never a crash ---------------------------------------------
+
+_KEYS = st.sampled_from([
+    "type", "choices", "delta", "message", "content", "tool_calls", "function", "arguments",
+    "index", "candidates", "parts", "text", "functionCall", "usage", "usageMetadata",
+    "content_block", "output", "item", "response", "error", "messages", "input", "role",
+    "system", "contents", "systemInstruction", "tools", "model", "stream", "object", "summary",
+    "output_index", "thought", "toolUse", "reasoningContent", "stopReason", "name", "args",
+])
+_STRINGS = st.sampled_from([
+    "response.output_text.delta", "response.output_item.added", "response.completed",
+    "response.output_item.done", "content_block_start", "content_block_delta", "message_start",
+    "message_delta", "text_delta", "input_json_delta", "function_call", "tool_use", "text",
+    "message", "response", "chat.completion.chunk", "user", "tool", "", "x",
+]) | st.text(max_size=5)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | _STRINGS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents=st.lists(_JSON, min_size=1, max_size=4))
+def test_any_json_shape_is_shown_without_a_crash(documents: list[object]) -> None:
+    single = json.dumps(documents[0]).encode()
+    sse = b"".join(b"data: " + json.dumps(d).encode() + b"\n\n" for d in documents)
+    request = Request(method="POST", url="https://example.com/v1/models/m:generateContent",
+                      body=single, content_length=len(single))
+    for body, kind in ((single, "application/json"), (sse, "text/event-stream")):
+        response = Response(body=body, headers={"Content-Type": [kind]})
+        reassemble(response)
+        summarize_request(request)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "fuzz.yaml"
+            path.write_bytes(dumps(Cassette([Interaction(request, response)])))
+            status, _, err = show(path, raw=True)
+        assert (status, err) == (0, "")

@@ -25,6 +25,7 @@ import json
 import re
 import struct
 import sys
+import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote
 
-from .cassette import CassetteError, Interaction, Request, Response, load
+from .cassette import CassetteError, CassetteWarning, Interaction, Request, Response, load
 
 # ---- framing: server-sent events -------------------------------------------------------------
 
@@ -586,8 +587,8 @@ def _feed(b: _AnswerBuilder, obj: object, gemini: _GeminiState) -> bool:
         return any(results)
     if not isinstance(obj, dict):
         return False
-    kind = obj.get("type")
-    if isinstance(kind, str) and kind.startswith("response."):
+    kind = _str(obj.get("type"))
+    if kind.startswith("response."):
         _responses_event(b, obj)
     elif kind in _ANTHROPIC_EVENTS:
         _anthropic_event(b, obj)
@@ -613,7 +614,7 @@ def _feed(b: _AnswerBuilder, obj: object, gemini: _GeminiState) -> bool:
 def _json_or_none(text: str | bytes) -> object | None:
     try:
         return json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
 
 
@@ -747,7 +748,7 @@ def _content_blocks(content: object) -> list[Block]:
             blocks.append(Block(kind_of_text, _str(part.get("text"))))
         elif kind == "thinking":
             blocks.append(Block("reasoning", _str(part.get("thinking"))))
-        elif kind == "tool_use":
+        elif kind in ("tool_use", "server_tool_use"):
             blocks.append(
                 Block("tool_call", _json_text(part.get("input", {})), _str(part.get("name")),
                       _str(part.get("id")))
@@ -1013,7 +1014,7 @@ class _Writer:
             facts.append(f"stop: {answer.stop_reason}")
         self.line(p.heading("answer") + p.dim(" · " + " · ".join(facts)))
         several = any(block.choice for block in answer.blocks)
-        for block in answer.blocks:
+        for block in _merged_text(answer.blocks):
             self.block(block, "assistant", f", choice {block.choice}" if several else "")
         if answer.usage:
             usage = " · ".join(f"{name} {count}" for name, count in answer.usage.items())
@@ -1091,6 +1092,19 @@ class _Writer:
             self.line(self.paint.bad(f"! event stream broken at {e}"))
 
 
+def _merged_text(blocks: list[Block]) -> list[Block]:
+    """Consecutive text blocks of one choice as one: Anthropic splits an answer with citations
+    into many text blocks that read as one text."""
+    merged: list[Block] = []
+    for block in blocks:
+        last = merged[-1] if merged else None
+        if last and block.kind == last.kind == "text" and block.choice == last.choice:
+            merged[-1] = Block("text", last.text + block.text, choice=block.choice)
+        else:
+            merged.append(block)
+    return merged
+
+
 def _describe_body(body: bytes, headers: dict[str, list[str]]) -> str:
     if not body:
         return "empty"
@@ -1147,12 +1161,16 @@ def show_paths(
         err.write(f"llm-vcr: {name}: no such file or directory\n")
         status = 1
     for path in files:
-        try:
-            cassette = load(path)
-        except CassetteError as e:
-            err.write(f"llm-vcr: {e}\n")
-            status = 1
-            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CassetteWarning)
+            try:
+                cassette = load(path)
+            except CassetteError as e:
+                err.write(f"llm-vcr: {e}\n")
+                status = 1
+                continue
+        for warning in caught:
+            err.write(f"llm-vcr: warning: {warning.message}\n")
         count = _count(len(cassette.interactions), "interaction")
         writer.line(writer.paint.heading(str(path)) + writer.paint.dim(f" · {count}"))
         for interaction in cassette.interactions:
