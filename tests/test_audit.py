@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmvcr.audit import check_bytes, check_paths
 
@@ -205,3 +207,24 @@ def test_secret_header_names(header: str) -> None:
         (line_of(text, f"{header}:"), f"secret: {header} header (value, 24 chars)")
     ]
     assert all(value not in str(f) for f in findings)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_damaged_files_give_findings_not_crashes(data: st.DataObject) -> None:
+    lines = SEED.read_text(encoding="utf-8").splitlines(keepends=True)
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        edit = data.draw(st.sampled_from(["drop", "double", "indent", "garble"]))
+        if edit == "drop":
+            del lines[i]
+        elif edit == "double":
+            lines.insert(i, lines[i])
+        elif edit == "indent":
+            lines[i] = "  " + lines[i]
+        else:
+            lines[i] = data.draw(st.text(alphabet=" -:'\"{}[]|>&*!#%@ab01\t", max_size=12)) + "\n"
+        if not lines:
+            break
+    findings = check_bytes("".join(lines).encode(), "damaged.yaml")
+    assert all(f.severity in ("error", "warning") and f.path == "damaged.yaml" for f in findings)
