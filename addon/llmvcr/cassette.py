@@ -228,24 +228,24 @@ def parse_duration(text: str) -> int:
         while i < len(s) and not (s[i] == "." or "0" <= s[i] <= "9"):
             i += 1
         if i == 0:
-            raise ValueError(f"missing unit in duration {text!r}")
+            raise ValueError(f"invalid duration {text!r}: missing unit")
         unit_name, s = s[:i], s[i:]
         unit = _NS_PER_UNIT.get(unit_name)
         if unit is None:
-            raise ValueError(f"unknown unit {unit_name!r} in duration {text!r}")
+            raise ValueError(f"invalid duration {text!r}: unknown unit {unit_name!r}")
         if whole > (1 << 63) // unit:
-            raise ValueError(f"invalid duration {text!r}")
+            raise ValueError(f"invalid duration {text!r}: out of range")
         value = whole * unit
         if frac:
             # Go computes the fraction in float64; so do we, to get its nanoseconds exactly
             value += int(float(frac) * (float(unit) / scale))
         total += value
         if total > 1 << 63:
-            raise ValueError(f"invalid duration {text!r}")
+            raise ValueError(f"invalid duration {text!r}: out of range")
     if neg:
         return -total
     if total > _INT64_MAX:
-        raise ValueError(f"invalid duration {text!r}")
+        raise ValueError(f"invalid duration {text!r}: out of range")
     return total
 
 
@@ -566,10 +566,13 @@ def _cached_inline_text(s: str) -> str | None:
     return text
 
 
-def _literal_text(s: str, indent: int, best: int) -> str:
+def _literal_text(s: str, indent: int, hint: int) -> str:
+    """A literal block; `hint` is the indentation indicator, written when the first line starts
+    with a space, a line break or a tab (go-yaml omits it for a tab, and then neither go-yaml nor
+    libyaml can read the block back)."""
     head = " |"
-    if s[0] in " \n":
-        head += str(best)
+    if s[0] in " \n\t":
+        head += str(hint)
     if s[-1] != "\n":
         head += "-"
     elif len(s) == 1 or s[-2] == "\n":
@@ -587,24 +590,26 @@ def _binary_text(data: bytes, indent: int) -> str:
     return " !!binary |\n" + "".join(lines)
 
 
-def _str_text(s: str, indent: int, best: int) -> str:
-    """A string value as go-yaml writes it after "key:" or "-"; block content at `indent`."""
+def _str_text(s: str, indent: int, hint: int) -> str:
+    """A string value as go-yaml writes it after "key:" or "-": block content at column `indent`,
+    `hint` columns right of the key or dash (go-yaml always writes its indent width there, which
+    is wrong for a list item in the 4-space layout; this writes the right number)."""
     if "\n" not in s:
         text = _cached_inline_text(s)
         return text if text is not None else _binary_text(_surrogates_as_bytes(s), indent)
     if _LITERAL_BAD.search(s) is None:
-        return _literal_text(s, indent, best)
+        return _literal_text(s, indent, hint)
     if _SURROGATE.search(s):
         return _binary_text(_surrogates_as_bytes(s), indent)
     return ' "' + _double_quoted(s) + '"\n'
 
 
-def _bytes_text(data: bytes, indent: int, best: int) -> str:
+def _bytes_text(data: bytes, indent: int, hint: int) -> str:
     try:
         s = data.decode("utf-8")
     except UnicodeDecodeError:
         return _binary_text(data, indent)
-    return _str_text(s, indent, best)
+    return _str_text(s, indent, hint)
 
 
 _KEY_CACHE: dict[str, str | None] = {}
@@ -738,11 +743,11 @@ class _Emitter:
             if simple:
                 if style == "plain" and not text:
                     style = "single"
-                self.scalar(tag, style, text, self.next_indent(indent))
+                self.scalar(tag, style, text, self.next_indent(indent), indent)
                 self.indicator(":", False, False, False)
             else:
                 self.indicator("?", True, False, True)
-                self.scalar(tag, style, text, self.next_indent(indent))
+                self.scalar(tag, style, text, self.next_indent(indent), indent)
                 self.write_indent(indent)
                 self.indicator(":", True, False, True)
             self.node(value, indent, in_sequence=False)
@@ -778,7 +783,7 @@ class _Emitter:
                 self.indicator("-", True, False, True)
                 self.node(item, indent, in_sequence=True)
         else:
-            self.scalar(*_scalar_parts(value), indent)
+            self.scalar(*_scalar_parts(value), indent, parent)
 
     def plain(self, text: str) -> None:
         if text and not self.whitespace:
@@ -790,7 +795,8 @@ class _Emitter:
             self.whitespace = False
         self.indention = False
 
-    def scalar(self, tag: str, style: str, text: str, indent: int) -> None:
+    def scalar(self, tag: str, style: str, text: str, indent: int, parent: int) -> None:
+        """A scalar; block content at column `indent`, its key or dash at column `parent`."""
         if tag:
             if not self.whitespace:
                 self.out.append(" ")
@@ -811,8 +817,8 @@ class _Emitter:
             self.indicator(quote, False, False, False)
             return
         self.indicator("|", True, False, False)
-        if text[0] in " \n":
-            self.indicator(str(self.best), False, False, False)
+        if text[0] in " \n\t":
+            self.indicator(str(indent - parent), False, False, False)
         if text[-1] != "\n":
             self.indicator("-", False, False, False)
         elif len(text) == 1 or text[-2] == "\n":
@@ -904,7 +910,6 @@ def _write_string_lists(out: list[str], layout: _Layout, key: str, lists: Header
     pad = " " * layout.value
     item = layout.header_item
     value_indent = layout.header_value
-    best = layout.best
     for name in _sorted_keys(lists):
         values = lists[name]
         name_text = _simple_key_text(name)
@@ -916,7 +921,7 @@ def _write_string_lists(out: list[str], layout: _Layout, key: str, lists: Header
             out.append(pad + name_text + ":\n")
             for v in values:
                 out.append(item)
-                out.append(_str_text(v, value_indent, best))
+                out.append(_str_text(v, value_indent, 2))
 
 
 def _write_string_list(out: list[str], layout: _Layout, key: str, values: list[str]) -> None:
@@ -927,14 +932,14 @@ def _write_string_list(out: list[str], layout: _Layout, key: str, values: list[s
     indent = len(layout.list_item) + 1
     for v in values:
         out.append(layout.list_item)
-        out.append(_str_text(v, indent, layout.best))
+        out.append(_str_text(v, indent, 2))
 
 
 def _write_request(out: list[str], layout: _Layout, r: Request) -> None:
     keys = layout.keys
     full = not layout.style.omit_empty
-    best = layout.best
-    out.append(keys["proto"] + _str_text(r.proto, layout.value, best))
+    hint = layout.value - layout.field  # the indentation indicator of a block value
+    out.append(keys["proto"] + _str_text(r.proto, layout.value, hint))
     out.append(f"{keys['proto_major']} {int(r.proto_major)}\n")
     out.append(f"{keys['proto_minor']} {int(r.proto_minor)}\n")
     out.append(f"{keys['content_length']} {int(r.content_length)}\n")
@@ -942,19 +947,19 @@ def _write_request(out: list[str], layout: _Layout, r: Request) -> None:
         _write_string_list(out, layout, "transfer_encoding", r.transfer_encoding)
     if full or r.trailer:
         _write_string_lists(out, layout, "trailer", r.trailer)
-    out.append(keys["host"] + _str_text(r.host, layout.value, best))
+    out.append(keys["host"] + _str_text(r.host, layout.value, hint))
     if full or r.remote_addr:
-        out.append(keys["remote_addr"] + _str_text(r.remote_addr, layout.value, best))
+        out.append(keys["remote_addr"] + _str_text(r.remote_addr, layout.value, hint))
     if full or r.request_uri:
-        out.append(keys["request_uri"] + _str_text(r.request_uri, layout.value, best))
+        out.append(keys["request_uri"] + _str_text(r.request_uri, layout.value, hint))
     if full or r.body:
-        out.append(keys["body"] + _bytes_text(r.body, layout.value, best))
+        out.append(keys["body"] + _bytes_text(r.body, layout.value, hint))
     if full or r.form:
         _write_string_lists(out, layout, "form", r.form)
     if full or r.headers:
         _write_string_lists(out, layout, "headers", r.headers)
-    out.append(keys["url"] + _str_text(r.url, layout.value, best))
-    out.append(keys["method"] + _str_text(r.method, layout.value, best))
+    out.append(keys["url"] + _str_text(r.url, layout.value, hint))
+    out.append(keys["method"] + _str_text(r.method, layout.value, hint))
     if r.extra:
         out.append(_general_entries(layout, r.extra.items(), layout.field))
 
@@ -962,8 +967,8 @@ def _write_request(out: list[str], layout: _Layout, r: Request) -> None:
 def _write_response(out: list[str], layout: _Layout, r: Response) -> None:
     keys = layout.keys
     full = not layout.style.omit_empty
-    best = layout.best
-    out.append(keys["proto"] + _str_text(r.proto, layout.value, best))
+    hint = layout.value - layout.field  # the indentation indicator of a block value
+    out.append(keys["proto"] + _str_text(r.proto, layout.value, hint))
     out.append(f"{keys['proto_major']} {int(r.proto_major)}\n")
     out.append(f"{keys['proto_minor']} {int(r.proto_minor)}\n")
     if full or r.transfer_encoding:
@@ -973,11 +978,11 @@ def _write_response(out: list[str], layout: _Layout, r: Response) -> None:
     out.append(f"{keys['content_length']} {int(r.content_length)}\n")
     if full or r.uncompressed:
         out.append(keys["uncompressed"] + (" true\n" if r.uncompressed else " false\n"))
-    out.append(keys["body"] + _bytes_text(r.body, layout.value, best))
+    out.append(keys["body"] + _bytes_text(r.body, layout.value, hint))
     _write_string_lists(out, layout, "headers", r.headers)
-    out.append(keys["status"] + _str_text(r.status, layout.value, best))
+    out.append(keys["status"] + _str_text(r.status, layout.value, hint))
     out.append(f"{keys['code']} {int(r.code)}\n")
-    out.append(keys["duration"] + _str_text(format_duration(r.duration), layout.value, best))
+    out.append(keys["duration"] + _str_text(format_duration(r.duration), layout.value, hint))
     if r.chunks is not None:
         if not r.chunks:
             out.append(keys["chunks"] + " []\n")
@@ -1100,8 +1105,6 @@ _BINARY_TAG = "tag:yaml.org,2002:binary"
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 _TRUE = frozenset(["true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"])
 _FALSE = frozenset(["false", "False", "FALSE", "n", "N", "no", "No", "NO", "off", "Off", "OFF"])
-_FIRST_ITEM_BYTES = re.compile(rb"^interactions:[ \t]*\r?\n( *)-", re.M)
-_FIRST_ITEM_TEXT = re.compile(r"^interactions:[ \t]*\r?\n( *)-", re.M)
 
 
 class _FieldError(Exception):
@@ -1205,7 +1208,7 @@ def _read_duration(node: Node) -> int:
     try:
         return parse_duration(text)
     except ValueError as e:
-        raise _FieldError(node, f"unknown duration syntax {text!r} ({e})") from None
+        raise _FieldError(node, f"{e} (Go duration syntax expected, such as 1.5s)") from None
 
 
 def _read_string_list(node: Node) -> list[str]:
@@ -1234,9 +1237,8 @@ def _read_string_lists(node: Node) -> Headers:
             raise _FieldError(key_node, f"duplicate key {name!r}")
         if type(value_node) is ScalarNode and not _is_null(value_node):
             raise _FieldError(
-                value_node,
-                f"{name}: a scalar where a list of strings belongs ({value_node.value!r})",
-            )
+                value_node, f"a scalar where a list of strings belongs ({value_node.value!r})"
+            ).under(name)
         try:
             out[name] = _read_string_list(value_node)
         except _FieldError as e:
@@ -1322,6 +1324,8 @@ def _read_extra(node: Node) -> object:
         key = _read_text(key_node)
         if key in out:
             raise _FieldError(key_node, f"duplicate key {key!r}")
+        if not key_node.style and _resolves_to_non_string(key):
+            key = PlainText(key)
         out[key] = _read_extra(value_node)
     return out
 
@@ -1478,12 +1482,33 @@ def _compose(data: bytes | str, path: str | None) -> Node | None:
         loader.dispose()
 
 
-def _detect_style(data: bytes | str, full_shape: bool) -> Style:
-    first = (
-        _FIRST_ITEM_BYTES.search(data) if isinstance(data, bytes) else _FIRST_ITEM_TEXT.search(data)
-    )
-    indent = 4 if first is not None and len(first.group(1)) >= 4 else 2
-    return Style(indent, not full_shape)
+def _block_scalar_indent(node: ScalarNode, data: bytes | str) -> int:
+    """The indentation of a literal or folded block (error-free files only): its indicator, else
+    the leading spaces of its first non-empty line."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    lines = text.split("\n", node.end_mark.line + 1)[node.start_mark.line : node.end_mark.line + 1]
+    digits = [c for c in lines[0][node.start_mark.column :].split("#")[0] if c.isdigit()]
+    if digits:
+        return int(digits[0])
+    for line in lines[1:]:
+        if line.strip(" \r"):
+            return len(line) - len(line.lstrip(" "))
+    return 0
+
+
+def _detect_indent(root: MappingNode, data: bytes | str) -> int:
+    """The indent width of a file, from where its first nested block starts: the dash of a
+    top-level block list (column 0 in charm's compact layout, 4 in go-vcr's) or the keys of a
+    top-level block mapping (column 2 or 4), the interactions first; 2 when nothing tells."""
+    values = [value for key, value in root.value if key.value == "interactions"]
+    values += [value for key, value in root.value if key.value != "interactions"]
+    for node in values:
+        if type(node) is ScalarNode:
+            if node.style in ("|", ">"):
+                return 4 if _block_scalar_indent(node, data) >= 4 else 2
+        elif node.value and not node.flow_style:
+            return 4 if node.start_mark.column >= 4 else 2
+    return 2
 
 
 def _check_chunks(interactions: list[Interaction], path: str | None) -> None:
@@ -1575,7 +1600,8 @@ def loads(data: bytes | str, path: str | None = None) -> Cassette:
     except RecursionError:
         raise CassetteError("nested too deeply", path) from None
     _check_chunks(interactions, path)
-    return Cassette(interactions, _detect_style(data, conversion.full_shape), extra)
+    style = Style(_detect_indent(root, data), omit_empty=not conversion.full_shape)
+    return Cassette(interactions, style, extra)
 
 
 def load(path: str | os.PathLike[str]) -> Cassette:
