@@ -520,6 +520,27 @@ def test_env_for_a_port_and_ca_create_the_ca_without_a_proxy(
     assert (confdir / "mitmproxy-ca-cert.pem").read_text() in bundle.read_text()
 
 
+def test_concurrent_first_starts_make_one_ca(confdir: Path, workdir: Path) -> None:
+    """While another llm-vcr holds the CA lock, a second one waits instead of making its own CA
+    (two mitmdumps on a fresh confdir would overwrite each other's CA files)."""
+    import fcntl
+
+    confdir.mkdir()
+    with open(confdir / ".llm-vcr-ca.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        waiting = subprocess.Popen([*CLI, "ca", "--confdir", str(confdir)], cwd=workdir,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            with pytest.raises(subprocess.TimeoutExpired):
+                waiting.wait(1.5)
+            assert not (confdir / "mitmproxy-ca-cert.pem").exists()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    out, err = waiting.communicate(timeout=TIMEOUT)
+    assert waiting.returncode == 0, err
+    assert out.startswith(f"CA certificate: {confdir / 'mitmproxy-ca-cert.pem'}\n")
+
+
 def test_export_lines_quote_for_the_shell() -> None:
     lines = launcher.export_lines({"A": "x y", "B": None, "C": "plain"})
     assert lines == ["export A='x y'", "export C=plain", "unset B"]

@@ -373,6 +373,7 @@ def run_command(args: argparse.Namespace) -> int:
     confdir = confdir_of(args)
     if args.port:
         launcher.check_port_free("127.0.0.1", args.port)
+    launcher.ensure_ca(confdir)
     workdir = Path(tempfile.mkdtemp(prefix="llm-vcr-"))
     summary_path = workdir / "summary.json"
     # flow_detail=0: the command's terminal gets the proxy's log lines, not a line per request.
@@ -472,6 +473,7 @@ def serve_command(args: argparse.Namespace) -> int:
     confdir = confdir_of(args)
     if port:
         launcher.check_port_free(host, port)
+    launcher.ensure_ca(confdir)
     ours = {"confdir": str(confdir)}
     if args.auth:
         ours["proxyauth"] = args.auth
@@ -534,7 +536,7 @@ def env_command(args: argparse.Namespace) -> int:
 
     confdir = confdir_of(args)
     if args.port:
-        launcher.ensure_ca(confdir)
+        launcher.ensure_ca(confdir)  # the bundle needs it (a proxy on that port may not be ours)
         url, bundle = launcher.proxy_url("127.0.0.1", args.port), launcher.write_ca_bundle(confdir)
     else:
         state = launcher.read_serve_state(confdir)

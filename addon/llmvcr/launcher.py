@@ -18,6 +18,7 @@ import collections
 import contextlib
 import ctypes
 import errno
+import fcntl
 import ipaddress
 import json
 import os
@@ -185,13 +186,23 @@ def proxy_url(host: str, port: int, auth: str | None = None) -> str:
 
 
 def ensure_ca(confdir: Path) -> Path:
-    """The mitmproxy CA certificate in `confdir`, created the way mitmdump would if missing."""
-    cert = confdir / CA_CERT_NAME
-    if not cert.is_file():
-        from mitmproxy import certs  # only here: creating a CA without starting a proxy
+    """The mitmproxy CA certificate in `confdir`, created the way mitmdump would if missing.
 
-        # Same basename and key size as mitmproxy's defaults (tlsconfig addon).
-        certs.CertStore.from_store(confdir, "mitmproxy", 2048)
+    Called before starting a proxy too: two mitmdumps started at once on a fresh confdir would
+    each make a CA and overwrite each other's files, leaving one proxy with a CA nobody trusts.
+    A lock file makes concurrent llm-vcr processes create it once.
+    """
+    cert = confdir / CA_CERT_NAME
+    if cert.is_file():
+        return cert
+    confdir.mkdir(parents=True, exist_ok=True)
+    with open(confdir / ".llm-vcr-ca.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cert.is_file():
+            from mitmproxy import certs  # only here: creating a CA without starting a proxy
+
+            # Same basename and key size as mitmproxy's defaults (tlsconfig addon).
+            certs.CertStore.from_store(confdir, "mitmproxy", 2048)
     return cert
 
 
