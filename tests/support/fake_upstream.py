@@ -18,6 +18,8 @@ Use:
     upstream.wait_for_requests(2)            block until 2 requests arrived, return them
     rec.method, rec.path, rec.query, rec.headers, rec.body, rec.http_version ("1.1" or "2")
     rec.header("user-agent"), rec.json(), rec.completed, rec.disconnected, rec.chunk_times
+    rec.wait_finished()                      block until the server is done answering it (the
+                                             client may have the last byte a moment before)
     upstream.reply_text = "Olá!"             text of every canned answer (default: "Echo: <the
                                              last user message>")
     upstream.event_delay = 0.3               seconds between canned SSE events (default 0.02)
@@ -124,7 +126,12 @@ class RecordedRequest:
     received_at: float = field(default_factory=time.monotonic)
     chunk_times: list[float] = field(default_factory=list)  # monotonic time of each body send
     completed: bool = False  # the whole response was handed to the server
-    disconnected: bool = False  # the client went away before the response was complete
+    # The client went away before the response was complete (seen when its connection closes
+    # or, with HTTP/2, when it resets the stream; httpx closing a response does neither).
+    disconnected: bool = False
+    # Set once `completed` or `disconnected` is final (or the response was aborted): the client
+    # can have the last byte before the server's task has noted it, so wait on this.
+    finished: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (case-insensitive), None when absent."""
@@ -137,6 +144,12 @@ class RecordedRequest:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    def wait_finished(self, timeout: float = 10.0) -> RecordedRequest:
+        """Block until the server is done with this request's response; AssertionError if not."""
+        if not self.finished.wait(timeout):
+            raise AssertionError(f"fake upstream still answering {self.target} after {timeout} s")
+        return self
 
     @property
     def target(self) -> str:
@@ -845,14 +858,17 @@ class FakeUpstream:
             )
         sending = asyncio.ensure_future(self._send(response, record, send))
         watching = asyncio.ensure_future(receive())
-        done, _ = await asyncio.wait({sending, watching}, return_when=asyncio.FIRST_COMPLETED)
-        if sending not in done:
-            record.disconnected = True
-            sending.cancel()
-        else:
-            watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sending  # re-raises _UpstreamAbort so Hypercorn drops the connection
+        try:
+            done, _ = await asyncio.wait({sending, watching}, return_when=asyncio.FIRST_COMPLETED)
+            if sending not in done:
+                record.disconnected = True
+                sending.cancel()
+            else:
+                watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending  # re-raises _UpstreamAbort so Hypercorn drops the connection
+        finally:
+            record.finished.set()
 
     def _scripted(self, record: RecordedRequest) -> FakeResponse | None:
         with self._lock:

@@ -234,7 +234,7 @@ class MitmProxy:
             )
         return self
 
-    def wait_ready(self, timeout: float = 20.0) -> MitmProxy:
+    def wait_ready(self, timeout: float = 30.0) -> MitmProxy:
         """Wait until mitmdump listens and its startup is over (every addon's `running` hook
         ran: see mitm_scripts/startup_marker.py). MitmProxyError with the log if it exits, logs
         an error during startup (it then exits by itself) or takes longer than `timeout`."""
@@ -263,7 +263,7 @@ class MitmProxy:
             f"command: {self.command}\n--- log ---\n{self.output()}"
         )
 
-    def start(self, timeout: float = 20.0) -> MitmProxy:
+    def start(self, timeout: float = 30.0) -> MitmProxy:
         return self.launch().wait_ready(timeout)
 
     @property
