@@ -5,6 +5,9 @@
     llm-vcr env [--port P]                   export lines for the running serve (or a port)
     llm-vcr ca                               the CA certificate and the combined bundle
     llm-vcr fmt [--check] PATH...            rewrite cassettes in the canonical layout
+    llm-vcr show FILE... [--raw]             a readable transcript of each interaction
+    llm-vcr check PATH...                    problems and secrets, as file:line (a CI gate)
+    llm-vcr redact PATH...                   apply the recording rules to existing cassettes
 
 Every failure the user can act on is one line `llm-vcr: ...` on stderr and a non-zero exit, no
 traceback. This module must stay importable by old Pythons (3.8+) so that `main` can say which
@@ -60,6 +63,12 @@ def subcommands() -> list[Subcommand]:
                    add_confdir_argument, ca_command),
         Subcommand("fmt", "rewrite cassettes in the canonical layout (--check: only report)",
                    add_fmt_arguments, fmt_command),
+        Subcommand("show", "a transcript per interaction: messages, the answer from the stream",
+                   add_show_arguments, show_command),
+        Subcommand("check", "report problems and secrets as file:line (exit 1 on errors)",
+                   add_paths_argument, check_command),
+        Subcommand("redact", "drop secrets from existing cassettes, as recording does",
+                   add_paths_argument, redact_command),
     ]
 
 
@@ -196,7 +205,16 @@ def add_env_arguments(parser: argparse.ArgumentParser) -> None:
 def add_fmt_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit non-zero if a file is not canonical")
+    add_paths_argument(parser)
+
+
+def add_paths_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="cassette files or folders")
+
+
+def add_show_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--raw", action="store_true", help="show raw headers and bodies too")
+    add_paths_argument(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -563,6 +581,24 @@ def fmt_command(args: argparse.Namespace) -> int:
     from llmvcr.cassette_fmt import fmt_paths
 
     return int(fmt_paths(args.paths, args.check) or 0)
+
+
+def show_command(args: argparse.Namespace) -> int:
+    from llmvcr.transcript import show_paths
+
+    return show_paths(args.paths, raw=args.raw)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    from llmvcr.audit import check_paths
+
+    return check_paths(args.paths)
+
+
+def redact_command(args: argparse.Namespace) -> int:
+    from llmvcr.scrub import redact_paths
+
+    return redact_paths(args.paths)
 
 
 # -- entry -------------------------------------------------------------------------------------
