@@ -76,8 +76,9 @@ class StreamPlan:
         for chunk in chunks:
             out.append((chunk.at / 1e9 * self.scale, body[pos : pos + chunk.size]))
             pos += chunk.size
-        if pos < len(body):  # no chunk data (or short): the rest comes with the headers' time
-            out.append((self.response.duration / 1e9 * self.scale, body[pos:]))
+        if pos < len(body):  # no chunk data (or too little): the rest comes after the last chunk
+            last = max([self.response.duration, *(c.at for c in chunks)])
+            out.append((last / 1e9 * self.scale, body[pos:]))
         return out
 
 
