@@ -81,6 +81,8 @@ header_name = st.one_of(
         st.characters(codec="ascii", categories=("L", "Nd", "Pd", "Pc")), min_size=1, max_size=8
     ),
     line_text.filter(bool),
+    # not simple keys for go-yaml (too long, a line break) or not UTF-8
+    st.sampled_from(["X-" + "a" * 130, "multi\nline", " lead\nx\n", "\udcff\udcfe", "a\u2028b"]),
 )
 string_lists = st.dictionaries(header_name, st.lists(short_text, max_size=3), max_size=4)
 durations = st.integers(0, 10 * 3600 * 1_000_000_000)
