@@ -2,7 +2,7 @@
 
 If these fail, the e2e tests of the addon cannot be trusted either. Two proxies are shared by the
 module: `plain` is mitmdump with nothing but routing (it buffers streams, as mitmproxy 12 does),
-`streaming` adds support/stream_responses.py so streams pass through as they come.
+`streaming` adds support/mitm_scripts/stream_responses.py so streams pass through as they come.
 """
 
 from __future__ import annotations
@@ -458,8 +458,10 @@ def test_stop_kill_and_failed_starts(make_proxy: ProxyFactory, tmp_path: Path) -
     first, second, bad_option, missing, failing = proxies
     first.wait_ready(), second.wait_ready()
     assert first.port != second.port and first.running
-    assert re.search(r"proxy listening at 127\.0\.0\.1:\d+", first.output())
+    assert first.wait_for_output(r"listening at 127\.0\.0\.1:(\d+)")[1] == str(first.port)
     assert first.stop() == 0 and not first.running
+    with pytest.raises(AssertionError, match="never matched"):
+        first.wait_for_output("not printed", timeout=30)  # returns at once: mitmdump is gone
     assert second.kill() == -9
     for proxy, error in [
         (bad_option, "Cannot parse map_remote"),

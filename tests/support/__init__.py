@@ -5,6 +5,8 @@
   LLM payloads, `FakeResponse` for scripting exact responses, the seed conversation.
 - `support.proxy`: `MitmProxy` (a `mitmdump` subprocess, optionally with `addon/vcr.py`), client
   builders that go through it, `route_to` (map_remote from real API hosts to a fake upstream).
+- `support/mitm_scripts/`: mitmproxy scripts (`-s`) the proxies load: the startup marker, and
+  `stream_responses.py` for plain proxies that should not buffer streams.
 
 The pytest fixtures that wire these together live in `tests/conftest.py`.
 """

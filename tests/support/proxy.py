@@ -10,7 +10,8 @@ Fixtures (tests/conftest.py):
         mode="record",                      # --set vcr_mode=record (None: leave the default)
         vcr_dir=tmp_path / "cassettes",     # --set vcr_dir=... (default: <tmp>/cassettes)
         options={"vcr_latency": "recorded", "vcr_hosts": ["api.openai.com", "127.0.0.1*"]},
-        addon=True,                         # False: plain mitmdump, no -s addon/vcr.py
+        addon=True,                         # False: plain mitmdump, no -s addon/vcr.py; or a
+                                            # path: that script instead of addon/vcr.py
         upstream=upstream,                  # map_remote the LLM API hosts to this fake upstream
         hosts=DEFAULT_ROUTED_HOSTS,         # ... which hosts (globs: "*.openai.azure.com")
         cwd=tmp_path,                       # mitmdump's working folder
@@ -40,7 +41,14 @@ Fixtures (tests/conftest.py):
     proxy.kill()                            # SIGKILL
 
 Every option value is passed as `--set name=value`; a list gives one `--set` per item (how
-mitmproxy takes Sequence[str] options), a bool becomes true/false, a Path its string.
+mitmproxy takes Sequence[str] options), a bool becomes true/false, a Path its string. Beware:
+mitmdump accepts an unknown option name silently (an addon might define it later), so a typo in
+an option name is no error. Defaults set for every proxy: `confdir`, `connection_strategy=lazy`,
+`ssl_verify_upstream_trusted_ca` (the fixtures' throwaway CA); `options` override them.
+Every proxy also loads mitm_scripts/startup_marker.py last (it only prints one line when startup
+is over), so `start()` returns once every addon's `running` hook has run, and raises
+MitmProxyError with the log when mitmdump fails to start, including errors logged in `running`.
+The SSE caveat: mitmproxy 12 buffers any response nobody set `stream` on, SSE included.
 
 Routing: clients ask for the real host (`https://api.openai.com/v1/...`); mitmproxy's own
 `map_remote` rewrites the URL to the fake upstream (`route_to`), and `connection_strategy=lazy`
@@ -322,10 +330,11 @@ class MitmProxy:
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:
+            gone = not self.running  # checked first: after exit the output is complete
             match = regex.search(self.output())
             if match:
                 return match
-            if time.monotonic() > deadline or not self.running:
+            if gone or time.monotonic() > deadline:
                 raise AssertionError(
                     f"mitmdump output never matched {pattern!r}\n--- log ---\n{self.output()}"
                 )
