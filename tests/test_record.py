@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,12 @@ def wait_for_cassette(path: Path, interactions: int, timeout: float = 10.0) -> C
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    return tmp_path / "cassettes"
+def store(tmp_path: Path) -> Iterator[Path]:
+    """The test's cassette folder; every cassette left in it must save back to its own bytes."""
+    folder = tmp_path / "cassettes"
+    yield folder
+    if folder.exists():
+        cassettes_in(folder)
 
 
 def test_openai_chat_streaming_is_recorded_byte_exact(make_proxy, upstream, store) -> None:
