@@ -31,8 +31,9 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .cassette import CassetteError, CassetteWarning, Headers, Interaction, dumps, loads
+from .paths import cassette_files
 from .redact import DEFAULT_KEEP_HEADERS, REDACTED, SECRET_QUERY_PARAMS, redact_url
-from .transcript import cassette_files, content_type
+from .transcript import content_type
 
 try:
     from yaml import CBaseLoader as _YamlLoader

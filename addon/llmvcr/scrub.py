@@ -36,9 +36,9 @@ from .cassette import (
     dumps,
     loads,
 )
+from .paths import cassette_files
 from .redact import Redactor
-from .store import _write_atomically
-from .transcript import cassette_files
+from .store import write_atomically
 
 
 def _changed_params(before: str, after: str) -> list[str]:
@@ -141,7 +141,7 @@ def redact_file(path: Path, redactor: Redactor | None = None) -> list[tuple[int,
     new_data = dumps(cassette)
     if path.read_bytes() != data:  # a proxy appended meanwhile: do not lose its interactions
         raise CassetteError("changed on disk while being redacted; run again", name)
-    _write_atomically(path, [new_data], mode_from=True)
+    write_atomically(path, [new_data], mode_from=True)
     return report
 
 

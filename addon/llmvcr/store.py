@@ -259,7 +259,7 @@ class CassetteStore:
             shape = self._shape_of(path, old_key, data)
             style, count = shape.style, shape.count
         added = cassette.dump_interactions(items, style, count)
-        new_key = _write_atomically(path, (_open_list(data), added), mode_from=not fresh)
+        new_key = write_atomically(path, (_open_list(data), added), mode_from=not fresh)
 
         with self._lock:
             self._written.add(path)
@@ -479,7 +479,7 @@ def _why_not_appendable(data: bytes, style: Style, count: int) -> str | None:
     )
 
 
-def _write_atomically(path: Path, parts: Sequence[bytes], mode_from: bool) -> FileKey:
+def write_atomically(path: Path, parts: Sequence[bytes], mode_from: bool) -> FileKey:
     """Replace `path` with `parts` through a fsynced hidden temp file; the new file's key.
 
     `mode_from`: keep the permission bits of the file being replaced.

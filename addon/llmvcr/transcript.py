@@ -29,11 +29,11 @@ import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote
 
 from .cassette import CassetteError, CassetteWarning, Interaction, Request, Response, load
+from .paths import cassette_files
 
 # ---- framing: server-sent events -------------------------------------------------------------
 
@@ -1114,28 +1114,6 @@ def _describe_body(body: bytes, headers: dict[str, list[str]]) -> str:
 
 
 # ---- the command -----------------------------------------------------------------------------
-
-
-def cassette_files(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """The cassette files named by `paths` (folders: every `*.yaml` below, sorted), and the paths
-    that do not exist. The order of `paths` is kept; a file named twice is listed once."""
-    files: list[Path] = []
-    missing: list[str] = []
-    seen: set[Path] = set()
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*.yaml") if p.is_file())
-        elif path.is_file():
-            found = [path]
-        else:
-            missing.append(name)
-            continue
-        for file in found:
-            if file not in seen:
-                seen.add(file)
-                files.append(file)
-    return files, missing
 
 
 def show_paths(
