@@ -38,6 +38,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import llmvcr
+from llmvcr.store import process_alive
 
 
 class LaunchError(Exception):
@@ -327,16 +328,6 @@ def read_serve_state(confdir: Path) -> dict[str, Any]:
             f"the llm-vcr serve recorded in {path} (pid {state['pid']}) is no longer running"
         )
     return state
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 # -- the mitmdump process ------------------------------------------------------------------------

@@ -406,7 +406,7 @@ class CassetteStore:
             _unlink_quietly(entry.path)  # no lock file: no write ever ran here under this root
             return
         except OSError:
-            if not _process_alive(pid):  # the lock cannot be checked: fall back on the pid
+            if not process_alive(pid):  # the lock cannot be checked: fall back on the pid
                 _unlink_quietly(entry.path)
             return
         try:
@@ -525,7 +525,8 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours or another user's)."""
     if pid <= 0:
         return False  # 0 and negatives would address process groups
     try:
