@@ -1,0 +1,170 @@
+"""The benchmark's test bench: a scratch folder, mitmproxy's CA, the fake TLS upstream, mitmdump
+processes (from the test suite's `support` package) and the load generator subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+from support.fake_upstream import FakeUpstream  # noqa: E402
+from support.proxy import (  # noqa: E402
+    ADDON_SCRIPT,
+    STREAM_SCRIPT,
+    MitmProxy,
+    OptionValue,
+    ensure_mitmproxy_ca,
+    route_to,
+)
+from support.tls import make_upstream_tls  # noqa: E402
+
+MEASURING = "measuring"  # bench.loadgen's markers around the measured phase
+MEASURED = "measured"
+LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
+CANNED_ADDON = Path(__file__).resolve().parent / "canned_addon.py"
+MITMDUMP = Path(sys.executable).parent / "mitmdump"
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(RuntimeError):
+    """A measurement could not be made (a proxy failed, the load generator saw errors)."""
+
+
+def rss_bytes(pid: int) -> int:
+    """VmRSS of a process, from /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise BenchError(f"no VmRSS for pid {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class Lab:
+    """Everything the sections share. `close()` stops every process it started."""
+
+    def __init__(self, folder: Path, say: Callable[[str], None]) -> None:
+        self.folder = folder
+        self.say = say
+        self.confdir = folder / "mitmproxy"
+        ensure_mitmproxy_ca(self.confdir)
+        self.tls = make_upstream_tls(folder / "upstream-tls")
+        self._upstream: FakeUpstream | None = None
+        self._proxies: list[MitmProxy] = []
+        self._jobs = 0
+
+    @property
+    def upstream(self) -> FakeUpstream:
+        if self._upstream is None:
+            self._upstream = FakeUpstream(self.tls).start()
+        return self._upstream
+
+    def proxy(
+        self,
+        name: str,
+        *,
+        addon: bool = True,
+        options: Mapping[str, OptionValue] | None = None,
+        scripts: Sequence[Path] = (),
+        routed: bool = False,
+        stream_responses: bool = False,
+        start: bool = True,
+    ) -> MitmProxy:
+        """A mitmdump on an ephemeral port (started unless `start=False`: then call
+        `launch()` and `wait_ready()`, to start several at once). `routed`: map the LLM API
+        hosts to the fake upstream."""
+        merged: dict[str, OptionValue] = dict(options or {})
+        if routed:
+            merged["map_remote"] = route_to(self.upstream)
+        proxy = MitmProxy(
+            confdir=self.confdir,
+            log_path=self.folder / "logs" / f"{len(self._proxies):02d}-{name}.log",
+            addon=ADDON_SCRIPT if addon else None,
+            scripts=[*scripts, *([STREAM_SCRIPT] if stream_responses else [])],
+            options=merged,
+            upstream_ca=self.tls.ca_cert,
+        )
+        self._proxies.append(proxy)
+        return proxy.start(timeout=60) if start else proxy
+
+    def stop(self, proxy: MitmProxy) -> None:
+        proxy.stop()
+
+    def loadgen(
+        self,
+        spec: dict[str, Any],
+        watch: MitmProxy | None = None,
+        timeout: float = 900.0,
+    ) -> dict[str, Any]:
+        """Run the load generator on `spec` in its own process; its result. BenchError when it
+        failed or any request went wrong. With `watch`, the result also has `proxy_cpu`: the
+        CPU seconds that proxy used during the measured phase."""
+        self._jobs += 1
+        job_file = self.folder / "jobs" / f"{self._jobs:03d}.json"
+        job_file.parent.mkdir(parents=True, exist_ok=True)
+        job_file.write_text(json.dumps(spec))
+        stderr_file = job_file.with_suffix(".stderr")
+        pid = watch.process.pid if watch is not None and watch.process is not None else None
+        cpu_marks: dict[str, float] = {}
+        with stderr_file.open("wb") as stderr, subprocess.Popen(
+            [sys.executable, str(LOADGEN), str(job_file)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        ) as process:
+            assert process.stdout is not None
+            last = b""
+            deadline = time.monotonic() + timeout
+            for line in process.stdout:
+                text = line.strip().decode()
+                if text in (MEASURING, MEASURED) and pid is not None:
+                    cpu_marks[text] = cpu_seconds(pid)
+                last = line
+                if time.monotonic() > deadline:
+                    process.kill()
+                    raise BenchError(f"load generator took more than {timeout} s")
+            code = process.wait()
+        if code != 0:
+            raise BenchError(
+                f"load generator failed ({code}):\n{stderr_file.read_text()[-3000:]}"
+            )
+        result: dict[str, Any] = json.loads(last)
+        if pid is not None:
+            result["proxy_cpu"] = cpu_marks[MEASURED] - cpu_marks[MEASURING]
+        if result["errors"]:
+            raise BenchError(
+                f"{result['errors']} request(s) failed; first: {result['first_error']}"
+            )
+        return result
+
+    def close(self) -> None:
+        for proxy in self._proxies:
+            try:
+                proxy.stop(timeout=30)
+            except Exception:  # a proxy that will not stop is killed; keep stopping the others
+                proxy.kill()
+        self._proxies.clear()
+        if self._upstream is not None:
+            self._upstream.stop()
+            self._upstream = None
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)

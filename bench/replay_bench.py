@@ -1,0 +1,290 @@
+"""Replay: throughput against `server_replay` and the canned floor (1), lookup time against the
+cassette's size (2), and the memory a big cassette takes once loaded (6)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from .figures import Row, mb, median, ms, percentile
+from .lab import CANNED_ADDON, Lab, rss_bytes
+from .workload import (
+    chat_interaction,
+    chat_interactions,
+    request_items,
+    write_cassette,
+    write_flow_file,
+)
+
+REPLAY_VARIANTS = ("llm-vcr", "server_replay", "canned")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    interactions: int = 1000
+    clients: int = 8
+    rounds: int = 3
+    warmup: int = 25  # per client
+    requests: int = 4000  # measured, per variant and round
+
+
+@dataclass(frozen=True, slots=True)
+class LookupPlan:
+    sizes: tuple[int, ...] = (100, 10_000, 100_000)
+    rounds: int = 3
+    requests: int = 1000  # measured, per size and round, one client
+
+
+def replay_throughput(lab: Lab, plan: ReplayPlan) -> tuple[list[Row], dict[str, Any]]:
+    """Section 1: the same client load against the addon, server_replay and the canned addon."""
+    folder = lab.folder / "replay"
+    interactions = chat_interactions(plan.interactions)
+    cassette_size = write_cassette(folder / "store" / "bench.yaml", interactions)
+    flows = folder / "bench.flows"
+    write_flow_file(flows, interactions)
+    canned_body = folder / "canned.json"
+    canned_body.write_bytes(interactions[0].response.body)
+    lab.say(
+        f"1. replay: {plan.interactions} interactions ({mb(cassette_size)} cassette), "
+        f"{plan.clients} clients, {plan.rounds} rounds of {plan.requests} requests"
+    )
+
+    proxies = {
+        "llm-vcr": lab.proxy(
+            "replay-llm-vcr",
+            options={
+                "vcr_mode": "replay",
+                "vcr_dir": str(folder / "store"),
+                "vcr_cassette": "bench",
+                "vcr_reuse": True,
+            },
+            start=False,
+        ),
+        "server_replay": lab.proxy(
+            "replay-server_replay",
+            addon=False,
+            options={
+                "server_replay": str(flows),
+                "server_replay_reuse": True,
+                "server_replay_extra": "kill",
+            },
+            start=False,
+        ),
+        "canned": lab.proxy(
+            "replay-canned",
+            addon=False,
+            scripts=[CANNED_ADDON],
+            options={"canned_body": str(canned_body)},
+            start=False,
+        ),
+    }
+    for proxy in proxies.values():
+        proxy.launch()
+    for proxy in proxies.values():
+        proxy.wait_ready(60)
+
+    items = request_items(interactions)
+    unchecked = request_items(interactions, expect=False)
+    order = list(range(len(items)))
+    random.Random(1).shuffle(order)
+    runs: dict[str, list[dict[str, float]]] = {v: [] for v in REPLAY_VARIANTS}
+    for round_number in range(plan.rounds):
+        shift = round_number % len(REPLAY_VARIANTS)
+        for variant in REPLAY_VARIANTS[shift:] + REPLAY_VARIANTS[:shift]:
+            proxy = proxies[variant]
+            result = lab.loadgen(
+                {
+                    "kind": "requests",
+                    "proxy": proxy.url(),
+                    "ca": str(proxy.ca_cert_path),
+                    "concurrency": plan.clients,
+                    "warmup": plan.warmup,
+                    "count": plan.requests,
+                    "items": unchecked if variant == "canned" else items,
+                    "order": order,
+                },
+                watch=proxy,
+            )
+            latencies = result["records"]
+            run = {
+                "rps": len(latencies) / result["elapsed"],
+                "p50": percentile(latencies, 50),
+                "p99": percentile(latencies, 99),
+                "proxy_cpu": result["proxy_cpu"] / result["elapsed"],
+                "cpu_per_request": result["proxy_cpu"] / len(latencies),
+                "client_cpu": result["cpu"] / result["elapsed"],
+            }
+            runs[variant].append(run)
+            lab.say(
+                f"   round {round_number + 1} {variant:13s} {run['rps']:7.0f} req/s  "
+                f"p50 {ms(run['p50'])}  p99 {ms(run['p99'])}  proxy CPU "
+                f"{run['proxy_cpu']:.0%} ({run['cpu_per_request'] * 1e6:.0f} us/req)  "
+                f"client CPU {run['client_cpu']:.0%}"
+            )
+    for proxy in proxies.values():
+        lab.stop(proxy)
+
+    summary = {
+        variant: {key: median([r[key] for r in variant_runs]) for key in variant_runs[0]}
+        for variant, variant_runs in runs.items()
+    }
+    vcr, builtin, canned = (summary[v] for v in REPLAY_VARIANTS)
+    vs_builtin = vcr["rps"] / builtin["rps"]
+    vs_canned = vcr["rps"] / canned["rps"]
+    rows = [
+        Row(
+            "1",
+            f"replay throughput, TLS keep-alive, {plan.clients} clients "
+            f"(median of {plan.rounds} rounds)",
+            " · ".join(f"{v} {summary[v]['rps']:.0f} req/s" for v in REPLAY_VARIANTS),
+        ),
+        Row(
+            "1",
+            "replay latency p50 / p99",
+            " · ".join(
+                f"{v} {ms(summary[v]['p50'])} / {ms(summary[v]['p99'])}" for v in REPLAY_VARIANTS
+            ),
+        ),
+        Row(
+            "1",
+            "proxy CPU per request (all threads) and share of a core",
+            " · ".join(
+                f"{v} {summary[v]['cpu_per_request'] * 1e6:.0f} µs ({summary[v]['proxy_cpu']:.0%})"
+                for v in REPLAY_VARIANTS
+            ),
+        ),
+        Row(
+            "1",
+            "llm-vcr CPU per request / server_replay's · / canned's",
+            f"{vcr['cpu_per_request'] / builtin['cpu_per_request']:.2f}x · "
+            f"{vcr['cpu_per_request'] / canned['cpu_per_request']:.2f}x",
+        ),
+        Row("1", "llm-vcr / server_replay throughput", f"{vs_builtin:.2f}x", ">= 1.0x",
+            vs_builtin >= 1.0),
+        Row("1", "llm-vcr / canned floor throughput", f"{vs_canned:.2f}x", ">= 0.9x",
+            vs_canned >= 0.9),
+    ]
+    return rows, {"runs": runs, "summary": summary, "cassette_bytes": cassette_size}
+
+
+def lookup_and_memory(lab: Lab, plan: LookupPlan) -> tuple[list[Row], dict[str, Any]]:
+    """Sections 2 and 6: one fresh proxy per cassette size; p50 of single-client replays spread
+    over the whole cassette, after a warm-up request that loads it; the RSS the biggest one
+    added over the same proxy idle (after one request to a one-interaction cassette)."""
+    folder = lab.folder / "lookup"
+    sizes: dict[int, int] = {}
+    for size in plan.sizes:
+        lab.say(f"2. lookup: writing a cassette of {size} interactions")
+        sizes[size] = write_cassette(
+            folder / str(size) / "big.yaml", chat_interactions(size, small=True)
+        )
+        write_cassette(folder / str(size) / "tiny.yaml", [chat_interaction(0, small=True)])
+
+    proxies = {
+        size: lab.proxy(
+            f"lookup-{size}",
+            options={
+                "vcr_mode": "replay",
+                "vcr_dir": str(folder / str(size)),
+                "vcr_cassette": "big",
+                "vcr_reuse": True,
+            },
+            start=False,
+        )
+        for size in plan.sizes
+    }
+    for proxy in proxies.values():
+        proxy.launch()
+    for proxy in proxies.values():
+        proxy.wait_ready(60)
+
+    memory: dict[int, dict[str, float]] = {}
+    tiny_items = request_items([chat_interaction(0, small=True)])
+    for item in tiny_items:
+        item["headers"] = {**item["headers"], "X-VCR-Cassette": "tiny"}
+    for size, proxy in proxies.items():
+        assert proxy.process is not None
+        base = {"proxy": proxy.url(), "ca": str(proxy.ca_cert_path), "concurrency": 1}
+        lab.loadgen({**base, "kind": "requests", "warmup": 0, "count": 3, "items": tiny_items})
+        idle = rss_bytes(proxy.process.pid)
+        lab.say(f"   {size}: idle RSS {mb(idle)}; loading the cassette ({mb(sizes[size])})")
+        warm = lab.loadgen(
+            {
+                **base,
+                "kind": "requests",
+                "warmup": 0,
+                "count": 1,
+                "items": request_items([chat_interaction(size - 1, small=True)]),
+            }
+        )
+        loaded = rss_bytes(proxy.process.pid)
+        memory[size] = {
+            "idle": idle,
+            "loaded": loaded,
+            "first_request": warm["records"][0],
+            "disk": sizes[size],
+        }
+        lab.say(
+            f"   {size}: first request {ms(warm['records'][0])}, RSS {mb(loaded)} "
+            f"(+{mb(loaded - idle)})"
+        )
+
+    p50s: dict[int, list[float]] = {size: [] for size in plan.sizes}
+    p99s: dict[int, list[float]] = {size: [] for size in plan.sizes}
+    rng = random.Random(2)
+    for round_number in range(plan.rounds):
+        order = plan.sizes[round_number % len(plan.sizes):] + plan.sizes[
+            : round_number % len(plan.sizes)]
+        for size in order:
+            proxy = proxies[size]
+            numbers = [rng.randrange(size) for _ in range(plan.requests)]
+            result = lab.loadgen(
+                {
+                    "kind": "requests",
+                    "proxy": proxy.url(),
+                    "ca": str(proxy.ca_cert_path),
+                    "concurrency": 1,
+                    "warmup": 5,
+                    "count": plan.requests,
+                    "items": request_items([chat_interaction(n, small=True) for n in numbers]),
+                }
+            )
+            p50s[size].append(percentile(result["records"], 50))
+            p99s[size].append(percentile(result["records"], 99))
+            lab.say(
+                f"   round {round_number + 1} size {size:>7}: p50 {ms(p50s[size][-1])} "
+                f"p99 {ms(p99s[size][-1])}"
+            )
+    for proxy in proxies.values():
+        lab.stop(proxy)
+
+    smallest, largest = plan.sizes[0], plan.sizes[-1]
+    p50 = {size: median(values) for size, values in p50s.items()}
+    p99 = {size: median(values) for size, values in p99s.items()}
+    ratio = p50[largest] / p50[smallest]
+    big = memory[largest]
+    added = big["loaded"] - big["idle"]
+    rows = [
+        Row(
+            "2",
+            "replay p50 / p99 by cassette size, 1 client (median of "
+            f"{plan.rounds} rounds)",
+            " · ".join(f"{size:,}: {ms(p50[size])} / {ms(p99[size])}" for size in plan.sizes),
+        ),
+        Row("2", f"lookup p50 at {largest:,} vs {smallest:,}", f"{ratio:.2f}x", "<= 1.1x",
+            ratio <= 1.1),
+        Row(
+            "2",
+            "first request (loads the cassette)",
+            " · ".join(f"{size:,}: {ms(memory[size]['first_request'])}" for size in plan.sizes),
+        ),
+        Row(
+            "6",
+            f"RSS added by {largest:,} interactions loaded (on disk {mb(big['disk'])})",
+            f"{mb(added)} = {added / big['disk']:.2f}x disk",
+            "<= 2x disk",
+            added <= 2 * big["disk"],
+        ),
+    ]
+    return rows, {"p50": p50, "p99": p99, "rounds_p50": p50s, "memory": memory}

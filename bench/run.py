@@ -1,0 +1,139 @@
+"""`scripts/bench [--quick] [--only 1,3] [--json FILE] [--keep]`: run the benchmark, print the
+machine description and one table of results (progress goes to stderr).
+
+Sections: 1 replay throughput (llm-vcr vs server_replay vs a canned answer), 2 lookup time by
+cassette size, 3 recording overhead, 4 timed replay fidelity, 5 cassette load/save speed and
+start-up time, 6 memory of a loaded cassette, 7 sustained recording (throughput, latency, memory,
+append time). 6 is measured with 2 (same proxies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .figures import Row, render
+from .lab import REPO_ROOT, Lab
+
+SECTIONS = ("1", "2", "3", "4", "5", "7")  # 6 comes with 2
+
+
+def machine() -> list[str]:
+    """CPU model, cores, memory, OS, Python, mitmproxy and the code measured."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = f"{pages / 2**30:.0f} GiB RAM"
+    except (ValueError, OSError):
+        memory = "RAM unknown"
+    from mitmproxy.version import VERSION
+
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return [
+        f"CPU: {cpu}, {os.cpu_count()} cores (usable: {len(os.sched_getaffinity(0))}), {memory}",
+        f"OS: {platform.system()} {platform.release()}",
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"mitmproxy {VERSION}, llm-vcr at {commit}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller run (about 2 minutes)")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help="comma-separated sections to run (6 runs with 2)")
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    args = parser.parse_args(argv)
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    wanted = ["2" if s == "6" else s for s in wanted]
+    unknown = [s for s in wanted if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(unknown)}")
+
+    from . import file_bench, replay_bench, stream_bench
+
+    quick = args.quick
+    sections: dict[str, Callable[[Lab], tuple[list[Row], dict[str, Any]]]] = {
+        "1": lambda lab: replay_bench.replay_throughput(
+            lab, replay_bench.ReplayPlan(rounds=3, requests=1500, warmup=10)
+            if quick else replay_bench.ReplayPlan()),
+        "2": lambda lab: replay_bench.lookup_and_memory(
+            lab, replay_bench.LookupPlan(sizes=(100, 10_000, 100_000), rounds=1, requests=300)
+            if quick else replay_bench.LookupPlan()),
+        "3": lambda lab: stream_bench.record_overhead(
+            lab, stream_bench.OverheadPlan(rounds=2, streams=4)
+            if quick else stream_bench.OverheadPlan()),
+        "4": lambda lab: stream_bench.timed_fidelity(
+            lab, stream_bench.FidelityPlan(rounds=1) if quick else stream_bench.FidelityPlan()),
+        "5": lambda lab: file_bench.files_and_startup(
+            lab, file_bench.FilesPlan(repeat=2, startup_rounds=2)
+            if quick else file_bench.FilesPlan()),
+        "7": lambda lab: stream_bench.sustained_recording(
+            lab, stream_bench.SustainedPlan(checkpoints=(500, 2500), baseline=500)
+            if quick else stream_bench.SustainedPlan()),
+    }
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    description = machine()
+    for line in description:
+        say(line)
+    folder = Path(tempfile.mkdtemp(prefix="llm-vcr-bench-"))
+    lab = Lab(folder, say)
+    rows: list[Row] = []
+    figures: dict[str, Any] = {"machine": description, "quick": quick}
+    started = time.monotonic()
+    try:
+        for section in SECTIONS:
+            if section in wanted:
+                section_rows, data = sections[section](lab)
+                rows += section_rows
+                figures[section] = data
+    finally:
+        lab.close()
+        if args.keep:
+            say(f"scratch folder kept: {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    figures["elapsed_s"] = elapsed
+
+    print("\n".join(description))
+    print(f"Run: {'--quick' if quick else 'full'}, {elapsed:.0f} s")
+    print()
+    print(render(rows))
+    missed = [r for r in rows if r.passed is False]
+    print()
+    print(f"{sum(r.passed is True for r in rows)} PASS, {len(missed)} MISS")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,363 @@
+"""Streams: what recording adds to a live stream (3), how closely timed replay keeps the recorded
+pace (4), and recording under sustained load: throughput, latency, memory (7).
+
+Arrival times are taken by the load generator and send times by the fake upstream, both with
+`time.monotonic()` (CLOCK_MONOTONIC: one clock for every process of the machine), so a chunk's
+delay is its arrival at the client minus the moment the upstream handed it to its server.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .figures import Row, mb, median, ms, percentile
+from .lab import BenchError, Lab, rss_bytes, wait_for
+from .workload import API_HOST, CLIENT_HEADERS, request_items, sse_interaction, write_cassette
+
+STREAM_BODY = '{"model":"gpt-4o-mini","stream":true}'
+TAG = "bench_id"
+
+
+@dataclass(frozen=True, slots=True)
+class OverheadPlan:
+    rounds: int = 3
+    streams: int = 10  # measured, per variant and round, one client
+    events: int = 20
+    gap: float = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class FidelityPlan:
+    clients: int = 20
+    rounds: int = 3  # streams per client after its warm-up one
+    events: int = 20
+    first_ms: int = 50
+    gap_ms: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SustainedPlan:
+    clients: int = 64
+    cassettes: int = 100
+    checkpoints: tuple[int, ...] = (2000, 10_000)  # interactions recorded when RSS is read
+    baseline: int = 2000  # streams through plain mitmdump, for the added latency
+    events: int = 5
+    gap: float = 0.01
+    pad: int = 150  # bytes of padding per event: about 1 KB per recorded body
+
+
+def _sse_path(events: int, gap: float, pad: int = 0, done: bool = False) -> str:
+    path = f"/sse?n={events}&delay={gap}"
+    if pad:
+        path += f"&pad={pad}"
+    return path + ("&done=1" if done else "")
+
+
+def _stream_item(url: str) -> dict[str, Any]:
+    return {"method": "POST", "url": url, "body": STREAM_BODY, "headers": CLIENT_HEADERS}
+
+
+def _send_times(lab: Lab) -> dict[str, list[float]]:
+    """The upstream's send time of every chunk, by the request's bench tag; then forget them."""
+    times = {}
+    for record in lab.upstream.requests:
+        tag = record.query_params().get(TAG, [None])[0]
+        if tag is not None:
+            times[tag] = list(record.chunk_times)
+    lab.upstream.reset()
+    return times
+
+
+def _delays(streams: list[dict[str, Any]], sent_at: dict[str, list[float]]) -> list[float]:
+    """Arrival minus upstream send time, for every event of every stream."""
+    out = []
+    for stream in streams:
+        sends = sent_at.get(stream["tag"])
+        if sends is None:
+            raise BenchError(f"the upstream never saw stream {stream['tag']}")
+        for index, arrived in stream["events"]:
+            out.append(arrived - sends[index])
+    return out
+
+
+def record_overhead(lab: Lab, plan: OverheadPlan) -> tuple[list[Row], dict[str, Any]]:
+    """Section 3: one client, keep-alive, streams of `events` SSE events `gap` s apart: straight
+    to the upstream, through plain mitmdump (streaming every response) and through the addon
+    recording (`vcr_mode=record`)."""
+    lab.say(
+        f"3. record overhead: {plan.rounds} rounds of {plan.streams} streams of {plan.events} "
+        f"events {plan.gap * 1000:.0f} ms apart"
+    )
+    upstream = lab.upstream
+    path = _sse_path(plan.events, plan.gap)
+    store = lab.folder / "record-overhead"
+    plain = lab.proxy("overhead-plain", addon=False, routed=True, stream_responses=True,
+                      start=False)
+    recording = lab.proxy(
+        "overhead-record",
+        options={"vcr_mode": "record", "vcr_dir": str(store), "vcr_cassette": "overhead"},
+        routed=True,
+        start=False,
+    )
+    for proxy in (plain, recording):
+        proxy.launch()
+    for proxy in (plain, recording):
+        proxy.wait_ready(60)
+    targets = {
+        "direct": (None, str(lab.tls.ca_cert), upstream.url(path)),
+        "mitmdump": (plain.url(), str(plain.ca_cert_path), f"https://{API_HOST}{path}"),
+        "llm-vcr record": (
+            recording.url(), str(recording.ca_cert_path), f"https://{API_HOST}{path}"),
+    }
+    variants = list(targets)
+    ttfb: dict[str, list[float]] = {v: [] for v in variants}
+    delays: dict[str, list[float]] = {v: [] for v in variants}
+    for round_number in range(plan.rounds):
+        shift = round_number % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
+            proxy_url, ca, url = targets[variant]
+            result = lab.loadgen(
+                {
+                    "kind": "streams",
+                    "proxy": proxy_url,
+                    "ca": ca,
+                    "concurrency": 1,
+                    "warmup": 1,
+                    "count": plan.streams,
+                    "items": [_stream_item(url)],
+                    "unique_param": TAG,
+                }
+            )
+            streams = result["records"]
+            ttfb[variant] += [s["events"][0][1] - s["sent"] for s in streams]
+            delays[variant] += _delays(streams, _send_times(lab))
+            lab.say(
+                f"   round {round_number + 1} {variant:14s} first event "
+                f"{ms(median(ttfb[variant][-plan.streams:]))}  chunk delay p50 "
+                f"{ms(percentile(delays[variant], 50))}"
+            )
+    for proxy in (plain, recording):
+        lab.stop(proxy)
+
+    p50 = {v: percentile(ttfb[v], 50) for v in variants}
+    chunk50 = {v: percentile(delays[v], 50) for v in variants}
+    chunk99 = {v: percentile(delays[v], 99) for v in variants}
+    added_first = p50["llm-vcr record"] - p50["mitmdump"]
+    added_chunk = chunk50["llm-vcr record"] - chunk50["mitmdump"]
+    added_chunk99 = chunk99["llm-vcr record"] - chunk99["mitmdump"]
+    count = plan.rounds * plan.streams
+    rows = [
+        Row(
+            "3",
+            f"first event p50 (request → event 0), 1 client, {count} streams each",
+            " · ".join(f"{v} {ms(p50[v])}" for v in variants),
+        ),
+        Row(
+            "3",
+            "chunk delay p50 / p99 (upstream send → client)",
+            " · ".join(f"{v} {ms(chunk50[v])} / {ms(chunk99[v])}" for v in variants),
+        ),
+        Row("3", "recording adds to the first byte (p50, vs mitmdump)", ms(added_first),
+            "<= 3 ms", added_first <= 0.003),
+        Row(
+            "3",
+            "recording adds per chunk (p50; p99 in brackets)",
+            f"{ms(added_chunk)} ({ms(added_chunk99)})",
+            "<= 1 ms",
+            added_chunk <= 0.001,
+        ),
+    ]
+    return rows, {"first_event": ttfb, "chunk_delays_p50": chunk50, "chunk_delays_p99": chunk99}
+
+
+def timed_fidelity(lab: Lab, plan: FidelityPlan) -> tuple[list[Row], dict[str, Any]]:
+    """Section 4: `clients` concurrent streams replayed with `vcr_latency=recorded`; for every
+    event, |arrival − request sent − recorded offset|."""
+    lab.say(
+        f"4. timed replay: {plan.clients} concurrent streams of {plan.events} events, "
+        f"{plan.rounds} per client"
+    )
+    folder = lab.folder / "timed"
+    interactions = [
+        sse_interaction(n, plan.events, plan.first_ms, plan.gap_ms) for n in range(plan.clients)
+    ]
+    write_cassette(folder / "timed.yaml", interactions)
+    proxy = lab.proxy(
+        "timed",
+        options={
+            "vcr_mode": "replay",
+            "vcr_dir": str(folder),
+            "vcr_cassette": "timed",
+            "vcr_latency": "recorded",
+            "vcr_reuse": True,
+        },
+    )
+    result = lab.loadgen(
+        {
+            "kind": "streams",
+            "proxy": proxy.url(),
+            "ca": str(proxy.ca_cert_path),
+            "concurrency": plan.clients,
+            "warmup": 1,
+            "count": plan.clients * plan.rounds,
+            "items": request_items(interactions, expect=False),
+        }
+    )
+    lab.stop(proxy)
+    errors = []
+    for stream in result["records"]:
+        chunks = interactions[stream["item"]].response.chunks or []
+        if len(stream["events"]) != len(chunks):
+            raise BenchError(f"a timed stream had {len(stream['events'])} events")
+        for index, arrived in stream["events"]:
+            errors.append(abs(arrived - stream["sent"] - chunks[index].at / 1e9))
+    p50, p99 = percentile(errors, 50), percentile(errors, 99)
+    lab.say(f"   error p50 {ms(p50)} p99 {ms(p99)} max {ms(max(errors))}")
+    rows = [
+        Row(
+            "4",
+            f"timed replay error (arrival − recorded offset), {plan.clients} concurrent streams × "
+            f"{plan.events} events, p50 / p99",
+            f"{ms(p50)} / {ms(p99)} (max {ms(max(errors))}, {len(errors)} events)",
+            "p99 <= 10 ms",
+            p99 <= 0.010,
+        )
+    ]
+    return rows, {"p50": p50, "p99": p99, "max": max(errors), "events": len(errors)}
+
+
+_ENTRY = re.compile(rb"^- id: ", re.MULTILINE)
+
+
+def _recorded_on_disk(store: Path) -> int:
+    """Interactions in the store's cassettes (entries of the compact layout new files get)."""
+    return sum(len(_ENTRY.findall(p.read_bytes())) for p in store.rglob("*.yaml"))
+
+
+def sustained_recording(lab: Lab, plan: SustainedPlan) -> tuple[list[Row], dict[str, Any]]:
+    """Section 7: `clients` streams at all times, recorded into `cassettes` cassettes; RSS when
+    the store holds each checkpoint's count; then the same load through plain mitmdump for the
+    latency it has without the addon."""
+    lab.say(
+        f"7. sustained recording: {plan.clients} concurrent streams into {plan.cassettes} "
+        f"cassettes, checkpoints {plan.checkpoints}"
+    )
+    store = lab.folder / "sustained"
+    path = _sse_path(plan.events, plan.gap, plan.pad, done=True)
+    item = _stream_item(f"https://{API_HOST}{path}")
+    names = [f"load/c{n:03d}" for n in range(plan.cassettes)]
+    recording = lab.proxy(
+        "sustained-record",
+        options={"vcr_mode": "record", "vcr_dir": str(store)},
+        routed=True,
+    )
+    assert recording.process is not None
+    phases: list[dict[str, Any]] = []
+    recorded = 0
+    delays: list[float] = []
+    for checkpoint in plan.checkpoints:
+        warmup = 1 if recorded == 0 else 0
+        count = checkpoint - recorded - warmup * plan.clients
+        result = lab.loadgen(
+            {
+                "kind": "streams",
+                "proxy": recording.url(),
+                "ca": str(recording.ca_cert_path),
+                "concurrency": plan.clients,
+                "warmup": warmup,
+                "count": count,
+                "items": [item],
+                "headers_for": {"X-VCR-Cassette": names},
+                "unique_param": TAG,
+            },
+            watch=recording,
+        )
+        recorded = checkpoint
+        wait_for(lambda n=checkpoint: _recorded_on_disk(store) >= n, 120, "the recordings on disk")
+        rss = rss_bytes(recording.process.pid)
+        phase_delays = _delays(result["records"], _send_times(lab))
+        delays += phase_delays
+        phase = {
+            "recorded": checkpoint,
+            "rss": rss,
+            "rate": count / result["elapsed"],
+            "chunk_p50": percentile(phase_delays, 50),
+            "chunk_p99": percentile(phase_delays, 99),
+            "proxy_cpu_per_stream": result["proxy_cpu"] / count,
+        }
+        phases.append(phase)
+        lab.say(
+            f"   {checkpoint} recorded: {phase['rate']:.0f} streams/s, chunk delay p50 "
+            f"{ms(phase['chunk_p50'])} p99 {ms(phase['chunk_p99'])}, RSS {mb(rss)}"
+        )
+    lab.stop(recording)
+
+    plain = lab.proxy("sustained-plain", addon=False, routed=True, stream_responses=True)
+    result = lab.loadgen(
+        {
+            "kind": "streams",
+            "proxy": plain.url(),
+            "ca": str(plain.ca_cert_path),
+            "concurrency": plan.clients,
+            "warmup": 1,
+            "count": plan.baseline,
+            "items": [item],
+            "unique_param": TAG,
+        },
+        watch=plain,
+    )
+    lab.stop(plain)
+    plain_delays = _delays(result["records"], _send_times(lab))
+    plain_rate = plan.baseline / result["elapsed"]
+    plain_p99 = percentile(plain_delays, 99)
+    lab.say(f"   plain mitmdump: {plain_rate:.0f} streams/s, chunk delay p99 {ms(plain_p99)}")
+
+    rate = median([p["rate"] for p in phases])
+    p99 = percentile(delays, 99)
+    first, last = phases[0], phases[-1]
+    growth = last["rss"] - first["rss"]
+    append = _append_time(lab)
+    rows = [
+        Row(
+            "7",
+            f"sustained recording, {plan.clients} concurrent streams of {plan.events} events "
+            "(plain mitmdump streaming the same load)",
+            f"llm-vcr {rate:.0f} interactions/s · mitmdump {plain_rate:.0f} streams/s",
+        ),
+        Row(
+            "7",
+            "chunk delay p99 under that load (added: llm-vcr − mitmdump)",
+            f"llm-vcr {ms(p99)} · mitmdump {ms(plain_p99)} (added {ms(p99 - plain_p99)})",
+        ),
+        Row(
+            "7",
+            f"RSS at {first['recorded']:,} / {last['recorded']:,} recorded "
+            f"({plan.cassettes} cassettes)",
+            f"{mb(first['rss'])} / {mb(last['rss'])} ({'+' if growth >= 0 else ''}"
+            f"{mb(growth)})",
+            "no growth (<= +10%)",
+            last["rss"] <= first["rss"] * 1.10,
+        ),
+        Row(
+            "7",
+            "CassetteStore.append of 1 interaction to a 5,000 cassette: first (parses the "
+            "file) / next ones (median)",
+            f"{ms(append['first'])} / {ms(append['next'])}",
+        ),
+    ]
+    return rows, {
+        "phases": phases,
+        "plain_rate": plain_rate,
+        "plain_p99": plain_p99,
+        "p99": p99,
+        "append": append,
+    }
+
+
+def _append_time(lab: Lab) -> dict[str, float]:
+    from .file_bench import fresh_append_time
+
+    return fresh_append_time(lab.folder / "append", 5000)
