@@ -462,3 +462,23 @@ def test_scripted_exact_bytes_are_kept(make_proxy, upstream, store) -> None:
     assert interaction.response.body == b"".join(body)
     proxy.stop()
     cassettes_in(store)
+
+
+def test_new_episodes_keeps_serving_after_its_own_appends(make_proxy, upstream, store) -> None:
+    first = make_proxy(mode="record", vcr_dir=store, upstream=upstream)
+    with first.httpx_client(cassette="grow") as client:
+        client.get("https://api.openai.com/echo?n=1")
+    first.stop()
+    upstream.reset()
+    proxy = make_proxy(mode="new_episodes", vcr_dir=store, upstream=upstream)
+    with proxy.httpx_client(cassette="grow") as client:
+        codes = [client.get("https://api.openai.com/echo?n=1").status_code,
+                 client.get("https://api.openai.com/echo?n=2").status_code]
+        wait_for_cassette(store / "grow.yaml", 2)  # the reloaded file holds our own recording
+        codes += [client.get(f"https://api.openai.com/echo?n={n}").status_code for n in (3, 2)]
+    proxy.stop()
+    assert codes == [200, 200, 200, 200]
+    # n=2 was recorded by this proxy, so it is used up: the second n=2 is a new episode.
+    assert [r.target for r in upstream.requests] == ["/echo?n=2", "/echo?n=3", "/echo?n=2"]
+    urls = [i.request.url.rsplit("=", 1)[1] for i in load(store / "grow.yaml").interactions]
+    assert urls == ["1", "2", "3", "2"]

@@ -15,6 +15,7 @@ import difflib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from .replay import StreamPlan, StreamServer, parse_latency, reason_phrase, repl
 from .store import CassetteNameError, CassetteStore, validate_name
 
 log = logging.getLogger("llmvcr")
+
+Identity = tuple[str, str, int, int]
 
 CASSETTE_HEADER = "X-VCR-Cassette"
 METADATA_KEY = "llm-vcr"
@@ -76,6 +79,9 @@ class CassetteSession:
     stats: CassetteStats = field(default_factory=CassetteStats)
     loaded: LoadedCassette | None = None
     broken: str | None = None  # the error text last logged, so it is logged once
+    # What this proxy replayed or recorded, by content: carried into the index of a reloaded
+    # file, whose positions may have moved (another proxy appended, a teammate pulled).
+    consumed: Counter[Identity] = field(default_factory=Counter)
 
 
 class CassetteWriter:
@@ -326,6 +332,7 @@ class VCR:
             hit = loaded.index.take(request, reuse=ctx.options.vcr_reuse) if loaded else None
             if hit is not None:
                 session.stats.replayed += 1
+                session.consumed[_identity(hit)] += 1
                 await self._answer(flow, state, hit)
                 return
             if not plan.record:
@@ -361,9 +368,9 @@ class VCR:
             return None
         loaded = session.loaded
         if loaded is None or loaded.cassette is not cassette:
-            index = await asyncio.to_thread(RequestIndex, cassette.interactions, self.match_options)
-            if loaded is not None:
-                _carry_used(loaded, cassette, index)
+            index = await asyncio.to_thread(
+                _index_without, cassette, self.match_options, session.consumed
+            )
             session.loaded = loaded = LoadedCassette(cassette, index)
         return loaded
 
@@ -469,6 +476,7 @@ class VCR:
         interaction = Interaction(request=state.request, response=self.redactor.response(response))
         session = self.sessions.setdefault(state.cassette, CassetteSession())
         session.stats.recorded += 1
+        session.consumed[_identity(interaction)] += 1
         if session.loaded is not None:
             session.loaded.index.add_used(interaction)
         self.writer.submit(state.cassette, interaction, state.replace_old)
@@ -538,12 +546,25 @@ def _made_response(response: Any) -> http.Response:
     return made
 
 
-def _carry_used(old: LoadedCassette, cassette: Cassette, index: RequestIndex) -> None:
-    """Keep "already answered" across a reload, for interactions that are still the same."""
-    before, after = old.cassette.interactions, cassette.interactions
-    for position in old.index.used_ids():
-        if position < len(after) and before[position].request == after[position].request:
-            index.mark_used(position)
+def _identity(interaction: Interaction) -> Identity:
+    """What makes two interactions the same recording (bytes objects cache their hash)."""
+    request = interaction.request
+    return (request.method, request.url, hash(request.body), hash(interaction.response.body))
+
+
+def _index_without(
+    cassette: Cassette, options: MatchOptions, consumed: Counter[Identity]
+) -> RequestIndex:
+    """An index of `cassette` in which what this proxy already consumed counts as used."""
+    index = RequestIndex(cassette.interactions, options)
+    if consumed:
+        left = Counter(consumed)
+        for position, interaction in enumerate(cassette.interactions):
+            key = _identity(interaction)
+            if left[key] > 0:
+                left[key] -= 1
+                index.mark_used(position)
+    return index
 
 
 def _shown(path: Path) -> str:
