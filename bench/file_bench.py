@@ -21,6 +21,7 @@ from .figures import Row, mb, median
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = REPO_ROOT.parent / "shared" / "corpus"  # where tests/conftest.py finds it too
+SYNTHETIC_INTERACTIONS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,31 @@ def codec_speed(files: list[Path], repeat: int) -> dict[str, Any]:
         "load_s": min(loads_s),
         "dumps_s": min(dumps_s),
         "byte_identical": identical,
+        "synthetic": synthetic_speed(SYNTHETIC_INTERACTIONS, repeat),
     }
+
+
+def synthetic_speed(count: int, repeat: int) -> dict[str, float]:
+    """The same for one cassette of `count` small JSON interactions (about 1 KB each): many short
+    scalars per byte, unlike the corpus, whose bytes are mostly long streamed bodies."""
+    from llmvcr.cassette import Cassette, dumps, loads
+
+    from .workload import chat_interactions
+
+    data = dumps(Cassette(chat_interactions(count, small=True)))
+    loads_s, dumps_s = [], []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        cassette = loads(data)
+        loads_s.append(time.perf_counter() - start)
+        gc.collect()
+        start = time.perf_counter()
+        dumps(cassette)
+        dumps_s.append(time.perf_counter() - start)
+        del cassette
+    return {"interactions": count, "bytes": len(data), "load_s": min(loads_s),
+            "dumps_s": min(dumps_s)}
 
 
 def append_time(folder: Path, existing: int, appends: int = 20) -> dict[str, float]:
@@ -84,21 +109,9 @@ def append_time(folder: Path, existing: int, appends: int = 20) -> dict[str, flo
     return {"first": first, "next": median(times), "file_bytes": size}
 
 
-def _in_fresh_process(args: list[str]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.file_bench", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.file_bench {args} failed:\n{done.stderr.decode()[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
+def fresh_append_time(lab: Any, folder: Path, existing: int) -> dict[str, float]:
+    result: dict[str, float] = lab.run_module("file_bench", "append", str(folder), str(existing))
     return result
-
-
-def fresh_append_time(folder: Path, existing: int) -> dict[str, float]:
-    return _in_fresh_process(["append", str(folder), str(existing)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,7 +168,7 @@ def _make_store(folder: Path, count: int) -> None:
 
 def files_and_startup(lab: Any, plan: FilesPlan) -> tuple[list[Row], dict[str, Any]]:
     """Section 5."""
-    from .lab import ADDON_SCRIPT, MITMDUMP
+    from .lab import MITMDUMP
 
     files = sorted(CORPUS.rglob("*.yaml")) if CORPUS.is_dir() else []
     corpus_name = str(CORPUS)
@@ -163,7 +176,7 @@ def files_and_startup(lab: Any, plan: FilesPlan) -> tuple[list[Row], dict[str, A
         files = sorted((REPO_ROOT / "cassettes").rglob("*.yaml"))
         corpus_name = "the repository's cassettes/ (corpus not found)"
     lab.say(f"5. files: load and dumps of {len(files)} cassettes, best of {plan.repeat}")
-    codec = _in_fresh_process(["codec", str(plan.repeat), *map(str, files)])
+    codec = lab.run_module("file_bench", "codec", str(plan.repeat), *map(str, files))
     load_rate = codec["bytes"] / codec["load_s"]
     dumps_rate = codec["bytes"] / codec["dumps_s"]
     lab.say(f"   load {load_rate / 1e6:.1f} MB/s, dumps {dumps_rate / 1e6:.1f} MB/s")
@@ -174,7 +187,7 @@ def files_and_startup(lab: Any, plan: FilesPlan) -> tuple[list[Row], dict[str, A
     lab.say(f"   start-up: writing a store of {plan.store_cassettes} cassettes")
     _make_store(full, plan.store_cassettes)
     base = [str(MITMDUMP), "--listen-host", "127.0.0.1", "--set", f"confdir={lab.confdir}"]
-    addon = ["-s", str(ADDON_SCRIPT), "--set", "vcr_mode=replay"]
+    addon = ["-s", str(lab.addon_script), "--set", "vcr_mode=replay"]
     variants = {
         "mitmdump": [],
         "llm-vcr, empty store": [*addon, "--set", f"vcr_dir={empty}"],
@@ -198,6 +211,7 @@ def files_and_startup(lab: Any, plan: FilesPlan) -> tuple[list[Row], dict[str, A
     startup_cpu = {name: median(values) for name, values in cpu.items()}
     bare = startup["mitmdump"]
     added = {name: startup[name] - bare for name in names[1:]}
+    synthetic = codec["synthetic"]
     rows = [
         Row(
             "5",
@@ -213,6 +227,13 @@ def files_and_startup(lab: Any, plan: FilesPlan) -> tuple[list[Row], dict[str, A
             f"{dumps_rate / 1e6:.1f} MB/s",
             ">= 15 MB/s",
             dumps_rate >= 15e6,
+        ),
+        Row(
+            "5",
+            f"load / save of one cassette of {synthetic['interactions']:,} small JSON "
+            f"interactions ({mb(synthetic['bytes'])})",
+            f"{synthetic['bytes'] / synthetic['load_s'] / 1e6:.1f} MB/s / "
+            f"{synthetic['bytes'] / synthetic['dumps_s'] / 1e6:.1f} MB/s",
         ),
         Row(
             "5",

@@ -57,9 +57,15 @@ def cpu_seconds(pid: int) -> float:
 class Lab:
     """Everything the sections share. `close()` stops every process it started."""
 
-    def __init__(self, folder: Path, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, folder: Path, say: Callable[[str], None], addon_dir: Path = ADDON_SCRIPT.parent
+    ) -> None:
         self.folder = folder
         self.say = say
+        # The addon measured: `<addon_dir>/vcr.py` for mitmdump, `<addon_dir>/llmvcr` for the
+        # in-process measurements (another checkout, or a patched copy, can be compared).
+        self.addon_script = addon_dir / "vcr.py"
+        self.python_env = {**os.environ, "PYTHONPATH": str(addon_dir)}
         self.confdir = folder / "mitmproxy"
         ensure_mitmproxy_ca(self.confdir)
         self.tls = make_upstream_tls(folder / "upstream-tls")
@@ -93,7 +99,7 @@ class Lab:
         proxy = MitmProxy(
             confdir=self.confdir,
             log_path=self.folder / "logs" / f"{len(self._proxies):02d}-{name}.log",
-            addon=ADDON_SCRIPT if addon else None,
+            addon=self.addon_script if addon else None,
             scripts=[*scripts, *([STREAM_SCRIPT] if stream_responses else [])],
             options=merged,
             upstream_ca=self.tls.ca_cert,
@@ -103,6 +109,20 @@ class Lab:
 
     def stop(self, proxy: MitmProxy) -> None:
         proxy.stop()
+
+    def run_module(self, module: str, *args: str) -> Any:
+        """`python -m bench.<module> ARGS` in a fresh process (the measured addon's package
+        first on its path); the JSON it printed."""
+        done = subprocess.run(
+            [sys.executable, "-m", f"bench.{module}", *args],
+            cwd=REPO_ROOT,
+            env=self.python_env,
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise BenchError(f"bench.{module} failed:\n{done.stderr.decode()[-3000:]}")
+        return json.loads(done.stdout)
 
     def loadgen(
         self,

@@ -125,6 +125,8 @@ def replay_throughput(lab: Lab, plan: ReplayPlan) -> tuple[list[Row], dict[str, 
     for proxy in proxies.values():
         lab.stop(proxy)
 
+    lab.say("   hook cost in-process")
+    hooks: dict[str, float] = lab.run_module("hook_cost", str(folder / "hooks"), "3000")
     summary = {
         variant: {key: median([r[key] for r in variant_runs]) for key in variant_runs[0]}
         for variant, variant_runs in runs.items()
@@ -132,6 +134,9 @@ def replay_throughput(lab: Lab, plan: ReplayPlan) -> tuple[list[Row], dict[str, 
     vcr, builtin, canned = (summary[v] for v in REPLAY_VARIANTS)
     vs_builtin = vcr["rps"] / builtin["rps"]
     vs_canned = vcr["rps"] / canned["rps"]
+    # What one core could do given each proxy's CPU per request: robust to other load.
+    cpu_vs_builtin = builtin["cpu_per_request"] / vcr["cpu_per_request"]
+    cpu_vs_canned = canned["cpu_per_request"] / vcr["cpu_per_request"]
     rows = [
         Row(
             "1",
@@ -156,16 +161,30 @@ def replay_throughput(lab: Lab, plan: ReplayPlan) -> tuple[list[Row], dict[str, 
         ),
         Row(
             "1",
-            "llm-vcr CPU per request / server_replay's · / canned's",
-            f"{vcr['cpu_per_request'] / builtin['cpu_per_request']:.2f}x · "
-            f"{vcr['cpu_per_request'] / canned['cpu_per_request']:.2f}x",
+            "answering hooks alone, CPU per request (in-process, best of 3)",
+            " · ".join(f"{v} {hooks[v]:.0f} µs" for v in REPLAY_VARIANTS),
         ),
-        Row("1", "llm-vcr / server_replay throughput", f"{vs_builtin:.2f}x", ">= 1.0x",
-            vs_builtin >= 1.0),
-        Row("1", "llm-vcr / canned floor throughput", f"{vs_canned:.2f}x", ">= 0.9x",
-            vs_canned >= 0.9),
+        Row(
+            "1",
+            "llm-vcr / server_replay: throughput (capacity from CPU per request)",
+            f"{vs_builtin:.2f}x ({cpu_vs_builtin:.2f}x)",
+            ">= 1.0x (both)",
+            vs_builtin >= 1.0 and cpu_vs_builtin >= 1.0,
+        ),
+        Row(
+            "1",
+            "llm-vcr / canned floor: throughput (capacity from CPU per request)",
+            f"{vs_canned:.2f}x ({cpu_vs_canned:.2f}x)",
+            ">= 0.9x (both)",
+            vs_canned >= 0.9 and cpu_vs_canned >= 0.9,
+        ),
     ]
-    return rows, {"runs": runs, "summary": summary, "cassette_bytes": cassette_size}
+    return rows, {
+        "runs": runs,
+        "summary": summary,
+        "hooks_us": hooks,
+        "cassette_bytes": cassette_size,
+    }
 
 
 def lookup_and_memory(lab: Lab, plan: LookupPlan) -> tuple[list[Row], dict[str, Any]]:

@@ -28,7 +28,7 @@ from .lab import REPO_ROOT, Lab
 SECTIONS = ("1", "2", "3", "4", "5", "7")  # 6 comes with 2
 
 
-def machine() -> list[str]:
+def machine(addon_dir: Path) -> list[str]:
     """CPU model, cores, memory, OS, Python, mitmproxy and the code measured."""
     cpu = "unknown CPU"
     try:
@@ -56,7 +56,8 @@ def machine() -> list[str]:
         f"CPU: {cpu}, {os.cpu_count()} cores (usable: {len(os.sched_getaffinity(0))}), {memory}",
         f"OS: {platform.system()} {platform.release()}",
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"mitmproxy {VERSION}, llm-vcr at {commit}",
+        f"mitmproxy {VERSION}, llm-vcr at {commit}"
+        + ("" if addon_dir == REPO_ROOT / "addon" else f" (addon measured: {addon_dir})"),
     ]
 
 
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated sections to run (6 runs with 2)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--addon-dir", type=Path, default=REPO_ROOT / "addon",
+                        help="the addon to measure: a folder with vcr.py and llmvcr/ "
+                        "(default: this checkout's addon/)")
     args = parser.parse_args(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     wanted = ["2" if s == "6" else s for s in wanted]
@@ -100,20 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    description = machine()
+    description = machine(args.addon_dir.resolve())
     for line in description:
         say(line)
     folder = Path(tempfile.mkdtemp(prefix="llm-vcr-bench-"))
-    lab = Lab(folder, say)
+    lab = Lab(folder, say, args.addon_dir.resolve())
     rows: list[Row] = []
     figures: dict[str, Any] = {"machine": description, "quick": quick}
     started = time.monotonic()
+    load = [os.getloadavg()[0]]
     try:
         for section in SECTIONS:
             if section in wanted:
                 section_rows, data = sections[section](lab)
                 rows += section_rows
                 figures[section] = data
+                load.append(os.getloadavg()[0])
     finally:
         lab.close()
         if args.keep:
@@ -122,9 +128,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
     elapsed = time.monotonic() - started
     figures["elapsed_s"] = elapsed
+    figures["load_average"] = load
 
     print("\n".join(description))
-    print(f"Run: {'--quick' if quick else 'full'}, {elapsed:.0f} s")
+    print(
+        f"Run: {'--quick' if quick else 'full'}, {elapsed:.0f} s; 1-minute load average "
+        f"{min(load):.1f}–{max(load):.1f} over the run (this benchmark itself keeps about 2 busy)"
+    )
     print()
     print(render(rows))
     missed = [r for r in rows if r.passed is False]
