@@ -28,7 +28,7 @@ from . import jsonpath
 from .cassette import Cassette, CassetteError, Interaction, Request
 from .hosts import DEFAULT_HOSTS, HostPatterns
 from .matching import MatchOptions, RequestIndex
-from .modes import Mode, plan_for
+from .modes import Mode, Plan, needs_newness, plan_for
 from .record import StreamTee, build_request, build_response, stream_finished
 from .redact import DEFAULT_KEEP_HEADERS, Redactor, redact_url
 from .replay import StreamPlan, StreamServer, parse_latency, reason_phrase, reply_headers
@@ -71,7 +71,6 @@ class LoadedCassette:
 
     cassette: Cassette
     index: RequestIndex
-    error_logged: bool = False
 
 
 @dataclass(slots=True)
@@ -323,12 +322,12 @@ class VCR:
             )
         )
         state.request = request
-        is_new = await asyncio.to_thread(self.store.is_new, state.cassette)
-        plan = plan_for(self.mode, is_new)
+        plan, found = await asyncio.to_thread(self._open, state.cassette, session)
         if plan.replay:
-            loaded = await self._loaded(state.cassette, session, flow)
-            if flow.response is not None:  # broken cassette: answered with the error
+            if isinstance(found, CassetteError):
+                flow.response = self._broken(session, found)
                 return
+            loaded = self._install(session, found)
             hit = loaded.index.take(request, reuse=ctx.options.vcr_reuse) if loaded else None
             if hit is not None:
                 session.stats.replayed += 1
@@ -348,31 +347,48 @@ class VCR:
             state.started_ns = time.monotonic_ns()
             state.started_wall = time.time()
 
-    async def _loaded(
-        self, name: str, session: CassetteSession, flow: http.HTTPFlow
-    ) -> LoadedCassette | None:
-        """The cassette with its index, reloaded when the file changed; None when missing."""
+    def _open(
+        self, name: str, session: CassetteSession
+    ) -> tuple[Plan, LoadedCassette | CassetteError | None]:
+        """In a worker thread (file system, parsing): the plan for `name`, and for a replay the
+        cassette with an index (a fresh one when the file changed), or its error; None: missing."""
         assert self.store is not None
+        plan = plan_for(self.mode, needs_newness(self.mode) and self.store.is_new(name))
+        if not plan.replay:
+            return plan, None
         try:
-            cassette = await asyncio.to_thread(self.store.load, name)
+            cassette = self.store.load(name)
         except CassetteError as e:
-            text = str(e)
-            if session.broken != text:
-                log.error("llm-vcr: broken cassette: %s", text)
-                session.broken = text
-            flow.response = error_response(500, "cassette_broken", f"broken cassette: {text}", {
-                "X-VCR-Error": "broken-cassette"})
-            return None
-        session.broken = None
+            return plan, e
         if cassette is None:
-            return None
+            return plan, None
         loaded = session.loaded
-        if loaded is None or loaded.cassette is not cassette:
-            index = await asyncio.to_thread(
-                _index_without, cassette, self.match_options, session.consumed
-            )
-            session.loaded = loaded = LoadedCassette(cassette, index)
-        return loaded
+        if loaded is not None and loaded.cassette is cassette:
+            return plan, loaded
+        index = _index_without(cassette, self.match_options, Counter(session.consumed))
+        return plan, LoadedCassette(cassette, index)
+
+    @staticmethod
+    def _install(session: CassetteSession, found: LoadedCassette | None) -> LoadedCassette | None:
+        """Make `found` the session's cassette, unless a concurrent request already installed an
+        index of the same file (whose "used" marks must not be lost)."""
+        if found is None:
+            return None
+        current = session.loaded
+        if current is not None and current.cassette is found.cassette:
+            return current
+        session.loaded = found
+        session.broken = None
+        return found
+
+    @staticmethod
+    def _broken(session: CassetteSession, error: CassetteError) -> http.Response:
+        text = str(error)
+        if session.broken != text:
+            log.error("llm-vcr: broken cassette: %s", text)
+            session.broken = text
+        return error_response(500, "cassette_broken", f"broken cassette: {text}", {
+            "X-VCR-Error": "broken-cassette"})
 
     async def _answer(self, flow: http.HTTPFlow, state: FlowState, hit: Interaction) -> None:
         response = hit.response
