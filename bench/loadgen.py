@@ -15,6 +15,8 @@ Job (JSON):
     items         [{method, url, body, headers, expect}]; measured request k uses item
                   order[k % len(order)] (order: the items' indices, default in turn)
     headers_for   optional {"X-VCR-Cassette": ["a", "b", ...]}: request k gets value k % len
+    stagger       optional seconds between the workers' first measured requests (worker w
+                  starts w * stagger after the barrier), so they do not all start at once
     unique_param  optional query parameter name: every request gets a distinct value, reported
                   back as `tag` (to find the upstream's record of it)
 It prints MEASURING when the measured phase starts, MEASURED when it ended, then one line:
@@ -141,6 +143,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     job = Job(spec)
     workers = spec["concurrency"]
     warmup = spec.get("warmup", 1)
+    stagger = spec.get("stagger", 0.0)
     barrier = threading.Barrier(workers + 1)
     records: list[list[Any]] = [[] for _ in range(workers)]
     ends = [0.0] * workers
@@ -153,6 +156,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 one(job, client, w + k * workers, f"w{w}-warm{k}")
         finally:
             barrier.wait()
+        time.sleep(w * stagger)
         try:
             while (number := job.next_number()) is not None:
                 record = one(job, client, number, f"m{number}")

@@ -24,9 +24,10 @@ REPLAY_VARIANTS = ("llm-vcr", "server_replay", "canned")
 class ReplayPlan:
     interactions: int = 1000
     clients: int = 8
-    rounds: int = 3
+    rounds: int = 5
     warmup: int = 25  # per client
     requests: int = 4000  # measured, per variant and round
+    hook_requests: int = 3000  # per round of the in-process hook measurement
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,9 @@ def replay_throughput(lab: Lab, plan: ReplayPlan) -> tuple[list[Row], dict[str, 
         lab.stop(proxy)
 
     lab.say("   hook cost in-process")
-    hooks: dict[str, float] = lab.run_module("hook_cost", str(folder / "hooks"), "3000")
+    hooks: dict[str, float] = lab.run_module(
+        "hook_cost", str(folder / "hooks"), str(plan.hook_requests)
+    )
     summary = {
         variant: {key: median([r[key] for r in variant_runs]) for key in variant_runs[0]}
         for variant, variant_runs in runs.items()
