@@ -3,7 +3,7 @@ addon's `requestheaders` + `request` + `response`, mitmproxy's `server_replay` `
 the canned addon's `request`, each on the same 1,000 flows.
 
 Run in a fresh process: `python -m bench.hook_cost FOLDER [REQUESTS]` prints JSON (microseconds
-of CPU per request, worker threads included, best of 3). Far less sensitive to other load on the
+of CPU per request, worker threads included, best of 5). Far less sensitive to other load on the
 machine than throughput through a real proxy, so it shows where the addon's own time goes.
 """
 
@@ -23,7 +23,7 @@ from mitmproxy.test import taddons
 
 from .workload import chat_interactions, write_cassette, write_flow_file
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def _flows(interactions: list[Any], count: int) -> list[http.HTTPFlow]:

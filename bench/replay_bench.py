@@ -164,7 +164,7 @@ def replay_throughput(lab: Lab, plan: ReplayPlan) -> tuple[list[Row], dict[str, 
         ),
         Row(
             "1",
-            "answering hooks alone, CPU per request (in-process, best of 3)",
+            "answering hooks alone, CPU per request (in-process, best of 5)",
             " · ".join(f"{v} {hooks[v]:.0f} µs" for v in REPLAY_VARIANTS),
         ),
         Row(
