@@ -62,7 +62,12 @@ def machine(addon_dir: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description="Measure llm-vcr: replay throughput and latency, lookup scaling, recording "
+        "overhead, timed replay, cassette files, start-up, memory. Prints the machine and one "
+        "table on stdout (progress on stderr).",
+    )
     parser.add_argument("--quick", action="store_true", help="a smaller run (about 2 minutes)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (6 runs with 2)")
