@@ -415,7 +415,8 @@ class VCR:
         assert self.store is not None
         path = self.store.path_for(state.cassette)
         if loaded is None:
-            nearest = difflib.get_close_matches(state.cassette, self._cassette_names(), n=3)
+            names = await asyncio.to_thread(self._cassette_names)  # a walk of the whole store
+            nearest = difflib.get_close_matches(state.cassette, names, n=3)
             hint = f"; nearest names: {', '.join(nearest)}" if nearest else ""
             detail = f"cassette file {_shown(path)} does not exist{hint}"
         else:
