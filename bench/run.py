@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             lab, replay_bench.ReplayPlan(rounds=3, requests=1000, warmup=10, hook_requests=1000)
             if quick else replay_bench.ReplayPlan()),
         "2": lambda lab: replay_bench.lookup_and_memory(
-            lab, replay_bench.LookupPlan(sizes=(100, 10_000), rounds=2, requests=300)
+            lab, replay_bench.LookupPlan(sizes=(100, 10_000), rounds=3, requests=300)
             if quick else replay_bench.LookupPlan()),
         "3": lambda lab: stream_bench.record_overhead(
             lab, stream_bench.OverheadPlan(rounds=2, streams=4)
