@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import os
 import re
 import warnings
@@ -1540,12 +1541,417 @@ def _check_chunks(interactions: list[Interaction], path: str | None) -> None:
             response.chunks = None
 
 
+# ---------------------------------------------------------------------------------------------
+# The fast reader: a file in the writer's own form, read line by line and accepted only when the
+# writer gives back its exact bytes. Anything else goes to the full reader.
+
+
+class _NotCanonical(ValueError):
+    """The fast reader met text the writer would not write: the full reader takes over."""
+
+
+# what the fast reader may raise on text it does not expect (UnicodeError and binascii.Error
+# are ValueErrors)
+_GIVE_UP = (ValueError, IndexError, KeyError, TypeError, OverflowError)
+_FAST_HEAD = b"---\nversion: 2\ninteractions:\n"
+_FAST_EMPTY = b"---\nversion: 2\n" + EMPTY_INTERACTIONS_LINE
+_VERIFY_BATCH = 256  # interactions written at a time when checking the bytes
+_CACHED_LINE = 256  # longest scalar line whose value is shared between equal lines
+_BLOCK_HEAD = re.compile(rb" \|[1-9]?([-+]?)\n")
+_CHUNK_ENTRY = re.compile(rb" \{at: ([^,\n]+), size: ([0-9]+)\}\n")
+_UNESCAPE = re.compile(r"\\(?:x([0-9A-F]{2})|u([0-9A-F]{4})|U([0-9A-F]{8})|(.))", re.S)
+_UNESCAPED = {escape[1]: c for c, escape in _ESCAPES.items()}
+
+
+def _unescape_match(m: re.Match[str]) -> str:
+    digits = m[1] or m[2] or m[3]
+    if digits:
+        return chr(int(digits, 16))
+    c = _UNESCAPED.get(m[4])
+    if c is None:
+        raise _NotCanonical(m[0])
+    return c
+
+
+def _quoted(line: bytes, quote: bytes) -> bytes:
+    if len(line) < 3 or not line.endswith(quote):
+        raise _NotCanonical(line)
+    return line[2:-1]
+
+
+def _scalar_body(line: bytes) -> bytes:
+    """A one-line scalar after "key:" (`line` starts with its space) as bytes."""
+    first = line[1:2]
+    if first == b"'":
+        return _quoted(line, b"'").replace(b"''", b"'")
+    if first == b'"':
+        inner = _quoted(line, b'"').decode("utf-8")
+        return _UNESCAPE.sub(_unescape_match, inner).encode("utf-8")
+    if line.startswith(b" !!binary "):
+        return base64.b64decode(line[10:], validate=True)
+    if first != b" " and line[:1] == b" ":
+        return line[1:]
+    raise _NotCanonical(line)
+
+
+def _scalar_text(line: bytes) -> str:
+    """A one-line scalar after "key:" or "-" (`line` starts with its space) as a string."""
+    first = line[1:2]
+    if first == b"'":
+        return _quoted(line, b"'").decode("utf-8").replace("''", "'")
+    if first == b'"':
+        return _UNESCAPE.sub(_unescape_match, _quoted(line, b'"').decode("utf-8"))
+    if line.startswith(b" !!binary "):
+        return base64.b64decode(line[10:], validate=True).decode("utf-8", "surrogateescape")
+    if first != b" " and line[:1] == b" ":
+        return line[1:].decode("utf-8")
+    raise _NotCanonical(line)
+
+
+@lru_cache(maxsize=32)
+def _block_end(indent: int) -> re.Pattern[bytes]:
+    """The line break before the first line that is neither empty nor indented `indent`."""
+    return re.compile(rb"\n(?!\n| {%d})" % indent)
+
+
+@lru_cache(maxsize=32)
+def _block_indentation(indent: int) -> re.Pattern[bytes]:
+    return re.compile(rb"^ {%d}" % indent, re.M)
+
+
+class _FastReader:
+    """Reads the interactions of a file in one layout; values with equal text come back as one
+    shared object (strings of short lines, header/form/trailer maps)."""
+
+    def __init__(self, data: bytes, indent: int) -> None:
+        layout = _Layout.of(Style(indent, True))
+        self.data = data
+        self.full_shape = False
+        self.item = layout.item.encode() + b" "
+        self.request = layout.request.encode() + b"\n"
+        self.response = layout.response.encode() + b"\n"
+        self.value = layout.value
+        self.value_pad = b" " * layout.value
+        self.list_item = layout.list_item.encode()
+        self.list_value = len(layout.list_item) + 1
+        self.header_item = layout.header_item.encode() + b" "
+        self.header_value = layout.header_value
+        self.value_end = _block_end(layout.value)
+        self.strings: dict[bytes, str] = {}
+        self.maps: dict[bytes, Headers] = {}
+        self.durations: dict[str, int] = {}
+        keys = {name: prefix.encode() for name, prefix in layout.keys.items()}
+        text, number = _FastReader.text_field, _FastReader.int_field
+        maps, strings = _FastReader.string_lists, _FastReader.string_list
+        self.request_keys = [
+            (name, keys[name], read, name in _REQUEST_OPTIONAL)
+            for name, read in (
+                ("proto", text),
+                ("proto_major", number),
+                ("proto_minor", number),
+                ("content_length", number),
+                ("transfer_encoding", strings),
+                ("trailer", maps),
+                ("host", text),
+                ("remote_addr", text),
+                ("request_uri", text),
+                ("body", _FastReader.body),
+                ("form", maps),
+                ("headers", maps),
+                ("url", text),
+                ("method", text),
+            )
+        ]
+        self.response_keys = [
+            (name, keys[name], read, name in _RESPONSE_OPTIONAL and name != "chunks")
+            for name, read in (
+                ("proto", text),
+                ("proto_major", number),
+                ("proto_minor", number),
+                ("transfer_encoding", strings),
+                ("trailer", maps),
+                ("content_length", number),
+                ("uncompressed", _FastReader.bool_field),
+                ("body", _FastReader.body),
+                ("headers", maps),
+                ("status", text),
+                ("code", number),
+                ("duration", _FastReader.duration),
+                ("chunks", _FastReader.chunks),
+            )
+        ]
+
+    def interactions(self, pos: int) -> list[Interaction]:
+        data = self.data
+        size = len(data)
+        item, request_line, response_line = self.item, self.request, self.response
+        request_keys, response_keys = self.request_keys, self.response_keys
+        section = self.section
+        out = []
+        while pos < size:
+            if not data.startswith(item, pos):
+                raise _NotCanonical(pos)
+            end = data.index(b"\n", pos)
+            ident = int(data[pos + len(item) : end])
+            pos = end + 1
+            if not data.startswith(request_line, pos):
+                raise _NotCanonical(pos)
+            request, pos = section(pos + len(request_line), request_keys)
+            if not data.startswith(response_line, pos):
+                raise _NotCanonical(pos)
+            response, pos = section(pos + len(response_line), response_keys)
+            out.append(Interaction(Request(**request), Response(**response), ident))
+        return out
+
+    def section(self, pos: int, keys: list[tuple[str, bytes, Callable, bool]]) -> tuple[dict, int]:
+        """The known keys of a request or response, in the writer's order."""
+        data = self.data
+        values = {}
+        for name, prefix, read, optional in keys:
+            if data.startswith(prefix, pos):
+                value, pos = read(self, pos + len(prefix))
+                values[name] = value
+                if optional and not value:
+                    self.full_shape = True
+        return values, pos
+
+    def block(self, pos: int, indent: int) -> tuple[bytes, int]:
+        """A literal block (`|`, or base64 after `!!binary |`) at `pos`, content at `indent`."""
+        data = self.data
+        binary = data.startswith(b" !!binary |\n", pos)
+        if binary:
+            start = pos + 12
+            chomp = b""
+        else:
+            head = _BLOCK_HEAD.match(data, pos)
+            if head is None:
+                raise _NotCanonical(pos)
+            start = head.end()
+            chomp = head[1]
+        found = _block_end(indent).search(data, start - 1)
+        if found is None:
+            raise _NotCanonical(pos)
+        end = found.start() + 1
+        content = _block_indentation(indent).sub(b"", data[start:end])
+        if binary:
+            return base64.b64decode(content.replace(b"\n", b""), validate=True), end
+        if chomp == b"-":
+            content = content.rstrip(b"\n")
+        elif not chomp:
+            content = content.rstrip(b"\n") + b"\n" if content.strip(b"\n") else b""
+        return content, end
+
+    def text(self, pos: int, indent: int) -> tuple[str, int]:
+        """A string value after "key:" or "-" at `pos`, block content at `indent`."""
+        data = self.data
+        end = data.index(b"\n", pos)
+        line = data[pos:end]
+        value = self.strings.get(line)
+        if value is not None:
+            return value, end + 1
+        if line.startswith(b" |") or line == b" !!binary |":
+            content, end = self.block(pos, indent)
+            if line == b" !!binary |":
+                return content.decode("utf-8", "surrogateescape"), end
+            return content.decode("utf-8"), end
+        value = _scalar_text(line)
+        if len(line) <= _CACHED_LINE:
+            self.strings[line] = value
+        return value, end + 1
+
+    def text_field(self, pos: int) -> tuple[str, int]:
+        return self.text(pos, self.value)
+
+    def int_field(self, pos: int) -> tuple[int, int]:
+        end = self.data.index(b"\n", pos)
+        return int(self.data[pos:end]), end + 1
+
+    def bool_field(self, pos: int) -> tuple[bool, int]:
+        if self.data.startswith(b" true\n", pos):
+            return True, pos + 6
+        if self.data.startswith(b" false\n", pos):
+            return False, pos + 7
+        raise _NotCanonical(pos)
+
+    def body(self, pos: int) -> tuple[bytes, int]:
+        data = self.data
+        end = data.index(b"\n", pos)
+        if data.startswith(b" |", pos) or data.startswith(b" !!binary |\n", pos):
+            return self.block(pos, self.value)
+        return _scalar_body(data[pos:end]), end + 1
+
+    def duration(self, pos: int) -> tuple[int, int]:
+        text, pos = self.text(pos, self.value)
+        ns = self.durations.get(text)
+        if ns is None:
+            ns = self.durations[text] = parse_duration(text)
+        return ns, pos
+
+    def string_list(self, pos: int) -> tuple[list[str], int]:
+        data = self.data
+        if data.startswith(b" []\n", pos):
+            return [], pos + 4
+        if data[pos : pos + 1] != b"\n":
+            raise _NotCanonical(pos)
+        pos += 1
+        item, indent = self.list_item, self.list_value
+        values = []
+        while data.startswith(item, pos):
+            value, pos = self.text(pos + len(item), indent)
+            values.append(value)
+        return values, pos
+
+    def chunks(self, pos: int) -> tuple[list[Chunk], int]:
+        data = self.data
+        if data.startswith(b" []\n", pos):
+            return [], pos + 4
+        if data[pos : pos + 1] != b"\n":
+            raise _NotCanonical(pos)
+        pos += 1
+        item = self.list_item
+        out = []
+        while data.startswith(item, pos):
+            entry = _CHUNK_ENTRY.match(data, pos + len(item))
+            if entry is None:
+                raise _NotCanonical(pos)
+            at = entry[1].decode("utf-8")
+            ns = self.durations.get(at)
+            if ns is None:
+                ns = self.durations[at] = parse_duration(at)
+            out.append(Chunk(ns, int(entry[2])))
+            pos = entry.end()
+        return out, pos
+
+    def string_lists(self, pos: int) -> tuple[Headers, int]:
+        """A map of string lists; one shared map for every block with the same text."""
+        data = self.data
+        if data.startswith(b" {}\n", pos):
+            return {}, pos + 4
+        if data[pos : pos + 1] != b"\n":
+            raise _NotCanonical(pos)
+        found = self.value_end.search(data, pos)
+        if found is None:
+            raise _NotCanonical(pos)
+        end = found.start() + 1
+        region = data[pos + 1 : end]
+        lists = self.maps.get(region)
+        if lists is None:
+            lists = self.maps[region] = self.parse_string_lists(pos + 1, end)
+        return lists, end
+
+    def parse_string_lists(self, pos: int, end: int) -> Headers:
+        data = self.data
+        pad, column = self.value_pad, self.value
+        item, indent = self.header_item, self.header_value
+        out: Headers = {}
+        while pos < end:
+            if not data.startswith(pad, pos) or data[pos + column] == 32:
+                raise _NotCanonical(pos)
+            line_end = data.index(b"\n", pos)
+            line = data[pos + column : line_end]
+            values: list[str] = []
+            if line.endswith(b": []"):
+                name = line[:-4]
+                pos = line_end + 1
+            elif line.endswith(b":"):
+                name = line[:-1]
+                pos = line_end + 1
+                while data.startswith(item, pos):
+                    value, pos = self.text(pos + len(item) - 1, indent)
+                    values.append(value)
+            else:
+                raise _NotCanonical(pos)
+            out[self.text_of_key(name)] = values
+        if pos != end:
+            raise _NotCanonical(pos)
+        return out
+
+    def text_of_key(self, name: bytes) -> str:
+        line = b" " + name
+        value = self.strings.get(line)
+        if value is None:
+            value = self.strings[line] = _scalar_text(line)
+        return value
+
+
+def _fast_loads(data: bytes) -> Cassette | None:
+    """The cassette in `data` when the file is exactly what `dumps` writes (which go-vcr and this
+    project write), read without composing YAML nodes; None for any other file. The result is the
+    full reader's, before its chunks check: it is accepted only when `dumps` gives `data` back,
+    and dumps(c) == data implies loads(data) == c. Equal header, form and trailer maps, and equal
+    short strings, are shared objects."""
+    if data == _FAST_EMPTY:
+        return Cassette([], NEW_FILE_STYLE, {})
+    if not data.startswith(_FAST_HEAD):
+        return None
+    pos = len(_FAST_HEAD)
+    if data.startswith(b"- id: ", pos):
+        indent = 2
+    elif data.startswith(b"    - id: ", pos):
+        indent = 4
+    else:
+        return None
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many small acyclic objects: collections would only cost time
+    try:
+        reader = _FastReader(data, indent)
+        interactions = reader.interactions(pos)
+        style = Style(indent, omit_empty=not reader.full_shape)
+    except _GIVE_UP:
+        return None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if not _writes_back(data, interactions, style):
+        return None
+    return Cassette(interactions, style, {})
+
+
+def _writes_back(data: bytes, interactions: list[Interaction], style: Style) -> bool:
+    """Whether dumps(Cassette(interactions, style)) == data, written and compared a batch of
+    interactions at a time (never the whole file's text at once)."""
+    layout = _Layout.of(style)
+    pos = len(_FAST_HEAD)
+    try:
+        for first in range(0, len(interactions), _VERIFY_BATCH):
+            out: list[str] = []
+            batch = interactions[first : first + _VERIFY_BATCH]
+            _write_interactions(out, layout, batch, first)
+            written = "".join(out).encode("utf-8")
+            if not data.startswith(written, pos):
+                return False
+            pos += len(written)
+    except (ValueError, TypeError):  # a string dumps cannot write (a lone surrogate)
+        return False
+    return pos == len(data)
+
+
 def loads(data: bytes | str, path: str | None = None) -> Cassette:
     """A cassette from its YAML. Raises CassetteError (naming `path`, the line and the problem)
     for anything go-vcr would not load, and for aliases. Values are kept as stored (no length is
-    recomputed); the Style (indent, key shape) is taken from the file."""
+    recomputed); the Style (indent, key shape) is taken from the file.
+
+    The loaded objects may share parts: equal header, form and trailer maps (and their lists)
+    can be one object used by many interactions, so treat loaded values as read-only and build
+    new maps and lists to change them."""
     if isinstance(data, bytes | bytearray | memoryview):
         data = bytes(data)
+    fast_data = data
+    if isinstance(data, str):
+        try:
+            fast_data = data.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: the full reader names the problem
+            fast_data = b""
+    loaded = _fast_loads(fast_data) if fast_data else None
+    if loaded is None:
+        loaded = _full_loads(data, path)
+    _check_chunks(loaded.interactions, path)
+    return loaded
+
+
+def _full_loads(data: bytes | str, path: str | None) -> Cassette:
+    """loads() through PyYAML's nodes, for every file; before the chunks check."""
+    if isinstance(data, bytes):
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -1611,7 +2017,6 @@ def loads(data: bytes | str, path: str | None = None) -> Cassette:
         raise CassetteError(message, path, line) from None
     except RecursionError:
         raise CassetteError("nested too deeply", path) from None
-    _check_chunks(interactions, path)
     style = Style(_detect_indent(root, data), omit_empty=not conversion.full_shape)
     return Cassette(interactions, style, extra)
 
