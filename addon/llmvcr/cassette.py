@@ -485,7 +485,7 @@ _PLAIN_OK = re.compile(
 _SINGLE_OK = re.compile(rf"[{_PRINTABLE}]*\Z")
 _NOT_IN_LITERAL = re.compile(rf"[^\t\n{_PRINTABLE}]")
 _NEEDS_ESCAPE = re.compile(rf"[^\x20\x21\x23-\x5b\x5d-\x7e{_PRINTABLE_HIGH}]")
-_LINE_START = re.compile(r"^(?=.)", re.M)
+_NEEDS_RARE_ESCAPE = re.compile(rf"[^\t\n\r\x20-\x7e{_PRINTABLE_HIGH}]")
 _ESCAPES = {
     "\0": "\\0",
     "\a": "\\a",
@@ -526,7 +526,12 @@ def _double_quoted(s: str) -> str:
     every character, so a value starting with U+FEFF has every character escaped."""
     if s.startswith("\ufeff"):
         return "".join(map(_escape_char, s))
-    return _NEEDS_ESCAPE.sub(_escape_match, s)
+    if _NEEDS_ESCAPE.search(s) is None:
+        return s
+    # the common escapes by C-speed replaces (the backslash first), the rare ones by the regex
+    s = s.replace("\\", "\\\\").replace('"', '\\"')
+    s = s.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return _NEEDS_RARE_ESCAPE.sub(_escape_match, s)
 
 
 def _surrogates_as_bytes(s: str) -> bytes:
@@ -580,7 +585,8 @@ def _literal_text(s: str, indent: int, hint: int) -> str:
         head += "-"
     elif len(s) == 1 or s[-2] == "\n":
         head += "+"
-    body = _LINE_START.sub(" " * indent, s)
+    pad = " " * indent
+    body = "\n".join([pad + line if line else line for line in s.split("\n")])
     return head + "\n" + body if s[-1] == "\n" else head + "\n" + body + "\n"
 
 
@@ -1614,11 +1620,6 @@ def _block_end(indent: int) -> re.Pattern[bytes]:
     return re.compile(rb"\n(?!\n| {%d})" % indent)
 
 
-@lru_cache(maxsize=32)
-def _block_indentation(indent: int) -> re.Pattern[bytes]:
-    return re.compile(rb"^ {%d}" % indent, re.M)
-
-
 class _FastReader:
     """Reads the interactions of a file in one layout; values with equal text come back as one
     shared object (strings of short lines, header/form/trailer maps)."""
@@ -1732,7 +1733,12 @@ class _FastReader:
         if found is None:
             raise _NotCanonical(pos)
         end = found.start() + 1
-        content = _block_indentation(indent).sub(b"", data[start:end])
+        # every line of the block is empty or starts with the indentation: drop the first line's
+        # with the slice, the others' with one replace
+        pad = b" " * indent
+        if data.startswith(pad, start):
+            start += indent
+        content = data[start:end].replace(b"\n" + pad, b"\n")
         if binary:
             return base64.b64decode(content.replace(b"\n", b""), validate=True), end
         if chomp == b"-":
