@@ -1624,63 +1624,24 @@ class _FastReader:
     """Reads the interactions of a file in one layout; values with equal text come back as one
     shared object (strings of short lines, header/form/trailer maps)."""
 
-    def __init__(self, data: bytes, indent: int) -> None:
-        layout = _Layout.of(Style(indent, True))
+    def __init__(self, data: bytes, layout: _FastLayout) -> None:
         self.data = data
         self.full_shape = False
-        self.item = layout.item.encode() + b" "
-        self.request = layout.request.encode() + b"\n"
-        self.response = layout.response.encode() + b"\n"
+        self.item = layout.item
+        self.request = layout.request
+        self.response = layout.response
         self.value = layout.value
-        self.value_pad = b" " * layout.value
-        self.list_item = layout.list_item.encode()
-        self.list_value = len(layout.list_item) + 1
-        self.header_item = layout.header_item.encode() + b" "
+        self.value_pad = layout.value_pad
+        self.list_item = layout.list_item
+        self.list_value = layout.list_value
+        self.header_item = layout.header_item
         self.header_value = layout.header_value
-        self.value_end = _block_end(layout.value)
+        self.value_end = layout.value_end
+        self.request_keys = layout.request_keys
+        self.response_keys = layout.response_keys
         self.strings: dict[bytes, str] = {}
         self.maps: dict[bytes, Headers] = {}
         self.durations: dict[str, int] = {}
-        keys = {name: prefix.encode() for name, prefix in layout.keys.items()}
-        text, number = _FastReader.text_field, _FastReader.int_field
-        maps, strings = _FastReader.string_lists, _FastReader.string_list
-        self.request_keys = [
-            (name, keys[name], read, name in _REQUEST_OPTIONAL)
-            for name, read in (
-                ("proto", text),
-                ("proto_major", number),
-                ("proto_minor", number),
-                ("content_length", number),
-                ("transfer_encoding", strings),
-                ("trailer", maps),
-                ("host", text),
-                ("remote_addr", text),
-                ("request_uri", text),
-                ("body", _FastReader.body),
-                ("form", maps),
-                ("headers", maps),
-                ("url", text),
-                ("method", text),
-            )
-        ]
-        self.response_keys = [
-            (name, keys[name], read, name in _RESPONSE_OPTIONAL and name != "chunks")
-            for name, read in (
-                ("proto", text),
-                ("proto_major", number),
-                ("proto_minor", number),
-                ("transfer_encoding", strings),
-                ("trailer", maps),
-                ("content_length", number),
-                ("uncompressed", _FastReader.bool_field),
-                ("body", _FastReader.body),
-                ("headers", maps),
-                ("status", text),
-                ("code", number),
-                ("duration", _FastReader.duration),
-                ("chunks", _FastReader.chunks),
-            )
-        ]
 
     def interactions(self, pos: int) -> list[Interaction]:
         data = self.data
@@ -1704,7 +1665,7 @@ class _FastReader:
             out.append(Interaction(Request(**request), Response(**response), ident))
         return out
 
-    def section(self, pos: int, keys: list[tuple[str, bytes, Callable, bool]]) -> tuple[dict, int]:
+    def section(self, pos: int, keys: tuple[_KeyReader, ...]) -> tuple[dict[str, object], int]:
         """The known keys of a request or response, in the writer's order."""
         data = self.data
         values = {}
@@ -1880,6 +1841,87 @@ class _FastReader:
         return value
 
 
+_KeyReader = tuple[str, bytes, Callable[[_FastReader, int], tuple[object, int]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _FastLayout:
+    """The prefixes of one layout as bytes, and the readers of the request and response keys in
+    the writer's order (each with whether an empty value means the every-key shape)."""
+
+    item: bytes
+    request: bytes
+    response: bytes
+    value: int
+    value_pad: bytes
+    list_item: bytes
+    list_value: int
+    header_item: bytes
+    header_value: int
+    value_end: re.Pattern[bytes]
+    request_keys: tuple[_KeyReader, ...]
+    response_keys: tuple[_KeyReader, ...]
+
+    @staticmethod
+    @lru_cache(maxsize=4)
+    def of(indent: int) -> _FastLayout:
+        layout = _Layout.of(Style(indent, True))
+        keys = {name: prefix.encode() for name, prefix in layout.keys.items()}
+        r = _FastReader
+        text, number, maps, strings = r.text_field, r.int_field, r.string_lists, r.string_list
+        request_readers = (
+            ("proto", text),
+            ("proto_major", number),
+            ("proto_minor", number),
+            ("content_length", number),
+            ("transfer_encoding", strings),
+            ("trailer", maps),
+            ("host", text),
+            ("remote_addr", text),
+            ("request_uri", text),
+            ("body", r.body),
+            ("form", maps),
+            ("headers", maps),
+            ("url", text),
+            ("method", text),
+        )
+        response_readers = (
+            ("proto", text),
+            ("proto_major", number),
+            ("proto_minor", number),
+            ("transfer_encoding", strings),
+            ("trailer", maps),
+            ("content_length", number),
+            ("uncompressed", r.bool_field),
+            ("body", r.body),
+            ("headers", maps),
+            ("status", text),
+            ("code", number),
+            ("duration", r.duration),
+            ("chunks", r.chunks),
+        )
+        return _FastLayout(
+            item=layout.item.encode() + b" ",
+            request=layout.request.encode() + b"\n",
+            response=layout.response.encode() + b"\n",
+            value=layout.value,
+            value_pad=b" " * layout.value,
+            list_item=layout.list_item.encode(),
+            list_value=len(layout.list_item) + 1,
+            header_item=layout.header_item.encode() + b" ",
+            header_value=layout.header_value,
+            value_end=_block_end(layout.value),
+            request_keys=tuple(
+                (name, keys[name], read, name in _REQUEST_OPTIONAL)
+                for name, read in request_readers
+            ),
+            response_keys=tuple(
+                (name, keys[name], read, name in _RESPONSE_OPTIONAL and name != "chunks")
+                for name, read in response_readers
+            ),
+        )
+
+
 def _fast_loads(data: bytes) -> Cassette | None:
     """The cassette in `data` when the file is exactly what `dumps` writes (which go-vcr and this
     project write), read without composing YAML nodes; None for any other file. The result is the
@@ -1900,7 +1942,7 @@ def _fast_loads(data: bytes) -> Cassette | None:
     gc_was_enabled = gc.isenabled()
     gc.disable()  # many small acyclic objects: collections would only cost time
     try:
-        reader = _FastReader(data, indent)
+        reader = _FastReader(data, _FastLayout.of(indent))
         interactions = reader.interactions(pos)
         style = Style(indent, omit_empty=not reader.full_shape)
     except _GIVE_UP:
