@@ -25,7 +25,7 @@ from urllib.parse import unquote
 from mitmproxy import ctx, exceptions, http
 
 from . import jsonpath
-from .cassette import Cassette, CassetteError, Interaction, Request
+from .cassette import Cassette, CassetteError, Interaction, Request, Response
 from .hosts import DEFAULT_HOSTS, HostPatterns
 from .matching import MatchOptions, RequestIndex
 from .modes import Mode, Plan, needs_newness, plan_for
@@ -322,7 +322,10 @@ class VCR:
             )
         )
         state.request = request
-        plan, found = await asyncio.to_thread(self._open, state.cassette, session)
+        opened = self._open_cached(state.cassette, session)
+        if opened is None:
+            opened = await asyncio.to_thread(self._open, state.cassette, session)
+        plan, found = opened
         if plan.replay:
             if isinstance(found, CassetteError):
                 flow.response = self._broken(session, found)
@@ -346,6 +349,20 @@ class VCR:
             flow.request.headers.pop("Accept-Encoding", None)
             state.started_ns = time.monotonic_ns()
             state.started_wall = time.time()
+
+    def _open_cached(
+        self, name: str, session: CassetteSession
+    ) -> tuple[Plan, LoadedCassette | CassetteError | None] | None:
+        """`_open` without a worker thread when it needs no parse (its cassette is loaded and
+        its file unchanged: a stat or two); None: call `_open` in a thread."""
+        assert self.store is not None
+        plan = plan_for(self.mode, needs_newness(self.mode) and self.store.is_new(name))
+        if not plan.replay:
+            return plan, None
+        loaded = session.loaded
+        if loaded is None or self.store.cached(name) is not loaded.cassette:
+            return None
+        return plan, loaded
 
     def _open(
         self, name: str, session: CassetteSession
@@ -465,7 +482,9 @@ class VCR:
         if state.record and state.tee is not None and state.request is not None:
             self._save(flow, state, shown_url)
         # The dumper prints flow lines after this hook: show the client's URL, without secrets.
-        flow.request.url = shown_url
+        # (Setting the URL re-parses it: skip that when it is already the one to show.)
+        if flow.request.url != shown_url:
+            flow.request.url = shown_url
 
     def _save(self, flow: http.HTTPFlow, state: FlowState, shown_url: str) -> None:
         assert self.writer is not None and flow.response is not None and state.tee is not None
@@ -556,11 +575,20 @@ def _header_pairs(request: http.Request) -> list[tuple[str, str]]:
     return [(k, v) for k, v in request.headers.items(multi=True)]
 
 
-def _made_response(response: Any) -> http.Response:
+def _made_response(response: Response) -> http.Response:
+    """The recorded answer as a mitmproxy response (the constructor: `make` re-encodes)."""
     headers = http.Headers([(k.encode(), v.encode()) for k, v in reply_headers(response)])
-    made = http.Response.make(response.code, response.body, headers)
-    made.reason = reason_phrase(response)
-    return made
+    now = time.time()
+    return http.Response(
+        http_version=b"HTTP/1.1",
+        status_code=response.code,
+        reason=reason_phrase(response).encode("latin-1", "replace"),
+        headers=headers,
+        content=response.body,
+        trailers=None,
+        timestamp_start=now,
+        timestamp_end=now,
+    )
 
 
 def _identity(interaction: Interaction) -> Identity:

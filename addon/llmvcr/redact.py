@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from urllib.parse import unquote_plus
 
 from . import jsonpath
-from .cassette import Chunk, Headers, Request, Response
+from .cassette import Chunk, Headers, Request, Response, canonical_header_name
 
 DEFAULT_KEEP_HEADERS: tuple[str, ...] = ("Accept", "Content-Type", "User-Agent")
 
@@ -60,22 +60,6 @@ SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _EVENT_STREAM_CONTENT_TYPE = "text/event-stream"
 
-# RFC 7230 token characters: Go leaves a header name with any other byte as it is.
-_TOKEN_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
-
-def _canonical_header_name(name: str) -> str:
-    """Go's textproto.CanonicalMIMEHeaderKey: `content-type` -> `Content-Type`."""
-    if not name or any(c not in _TOKEN_CHARS for c in name):
-        return name
-    out: list[str] = []
-    upper = True
-    for c in name:
-        out.append(c.upper() if upper else c.lower())
-        upper = c == "-"
-    return "".join(out)
 
 
 def _redact_query(query: str) -> str:
@@ -208,7 +192,7 @@ class Redactor:
         result: Headers = {}
         for name, values in headers.items():
             if name.lower() in self._keep:
-                result.setdefault(_canonical_header_name(name), []).extend(values)
+                result.setdefault(canonical_header_name(name), []).extend(values)
         return result
 
     def request(self, req: Request) -> Request:

@@ -130,6 +130,7 @@ class CassetteStore:
         self._first_is_new: dict[Path, bool] = {}
         self._written: set[Path] = set()  # files this store wrote (its own writes are never old)
         self._write_locks: dict[Path, threading.Lock] = {}
+        self._paths: dict[str, Path] = {}  # path_for's answers (realpath costs a stat per part)
         self._remove_stale_temp_files()
 
     # names and paths
@@ -137,11 +138,29 @@ class CassetteStore:
     def path_for(self, name: str) -> Path:
         """The cassette's file (symbolic links resolved); CassetteNameError for a bad name or one
         that resolves outside the root."""
+        known = self._paths.get(name)
+        if known is not None:
+            return known
         bare = validate_name(name)
         path = os.path.realpath(os.path.join(self.root, bare + SUFFIX))
         if not path.startswith(self._root_prefix):
             raise CassetteNameError(name, f"it resolves outside the cassette folder {self.root}")
-        return Path(path)
+        self._paths[name] = result = Path(path)
+        return result
+
+    def cached(self, name: str) -> Cassette | None:
+        """The cassette `load` would return, when that needs no parse: its file is unchanged
+        since it was last parsed (one stat, no read). None: missing, never loaded or changed."""
+        path = self.path_for(name)
+        try:
+            key = _key(os.stat(path))
+        except OSError:
+            return None
+        with self._lock:
+            known = self._loaded.get(path)
+        if known is None or known.key != key:
+            return None
+        return known.cassette
 
     # reading
 
@@ -306,10 +325,12 @@ class CassetteStore:
         `old_key` None: the file was started afresh and holds only the added ones."""
         with self._lock:
             before = self._loaded.pop(path, None)
-        if old_key is not None and (
-            before is None or before.key != old_key or before.cassette is None
+        if before is None or before.cassette is None or (
+            old_key is not None and before.key != old_key
         ):
-            return  # nothing current to extend: the next load parses the file
+            # Nothing current to extend (a file only ever written, as in mode `record`, is never
+            # kept in memory): the next load parses the file.
+            return
         try:
             parsed = cassette.loads(_open_list(cassette.dumps(Cassette([], style))) + added)
         except CassetteError:
