@@ -19,6 +19,7 @@ hundred thousand; only `explain_miss` compares field by field, and only after a 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Hashable, Sequence
@@ -202,13 +203,18 @@ class _KeyMaker:
     def parse_body(self, request: Request) -> _Body:
         return _parse_body(request.body, request.headers, self.ignore_json)
 
-    def key(self, request: Request) -> Hashable:
-        return (
+    def key(self, request: Request) -> bytes:
+        """A 128-bit digest of the match key: the index of a large cassette keeps digests, not
+        a canonical copy of every body (a collision is as likely as guessing a random UUID)."""
+        parts = (
             request.method,
             _normal_url(request.url),
             _body_key(self.parse_body(request)),
             _header_key(request.headers, self.header_names),
         )
+        return hashlib.blake2b(
+            repr(parts).encode("utf-8", "surrogatepass"), digest_size=16
+        ).digest()
 
 
 # ---------------------------------------------------------------------------------------------
