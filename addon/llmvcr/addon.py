@@ -59,6 +59,7 @@ class FlowState:
     request: Request | None = None  # redacted, as it will be stored
     record: bool = False
     replace_old: bool = False
+    replays: bool = False  # its mode looks requests up in this cassette
     started_ns: int = 0  # time.monotonic_ns() when sent upstream: origin of chunk times
     started_wall: float = 0.0  # time.time() at the same moment
     tee: StreamTee | None = None
@@ -326,6 +327,7 @@ class VCR:
         if opened is None:
             opened = await asyncio.to_thread(self._open, state.cassette, session)
         plan, found = opened
+        state.replays = plan.replay
         if plan.replay:
             if isinstance(found, CassetteError):
                 flow.response = self._broken(session, found)
@@ -512,7 +514,8 @@ class VCR:
         interaction = Interaction(request=state.request, response=self.redactor.response(response))
         session = self.sessions.setdefault(state.cassette, CassetteSession())
         session.stats.recorded += 1
-        session.consumed[_identity(interaction)] += 1
+        if state.replays:  # only a replaying proxy needs to know; a recording one must not grow
+            session.consumed[_identity(interaction)] += 1
         if session.loaded is not None:
             session.loaded.index.add_used(interaction)
         self.writer.submit(state.cassette, interaction, state.replace_old)
