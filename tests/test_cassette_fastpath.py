@@ -227,3 +227,25 @@ def test_literal_block_indents_every_non_empty_line(s: str, indent: int) -> None
     body = text.split("\n", 1)[1]
     expected = re.sub(r"^(?=.)", " " * indent, s, flags=re.M)
     assert body == (expected if s.endswith("\n") else expected + "\n")
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 10**12),
+            st.integers(0, 10**6).map(lambda n: n * 1000),
+            st.integers(0, 10**6).map(lambda n: n * 1_000_000),
+            st.integers(-(10**12), 5 * 3600 * 10**9),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_fast_reader_reads_durations_as_go_does(durations: list[int]) -> None:
+    items = [Interaction(Request(), Response(duration=ns)) for ns in durations]
+    data = dumps(Cassette(items))
+    fast = cassette._fast_loads(data)
+    assert fast is not None
+    read = [i.response.duration for i in fast.interactions]
+    assert read == durations
+    assert read == [cassette.parse_duration(cassette.format_duration(ns)) for ns in durations]

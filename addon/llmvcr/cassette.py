@@ -1565,6 +1565,11 @@ _VERIFY_BATCH = 256  # interactions written at a time when checking the bytes
 _CACHED_LINE = 256  # longest scalar line whose value is shared between equal lines
 _BLOCK_HEAD = re.compile(rb" \|[1-9]?([-+]?)\n")
 _CHUNK_ENTRY = re.compile(rb" \{at: ([^,\n]+), size: ([0-9]+)\}\n")
+# Exact decimal arithmetic here gives Go's float64 result for every text format_duration writes
+# (at most 9 significant fraction digits against the unit), and the write-back check catches any
+# other text.
+_SIMPLE_DURATION = re.compile(rb" ([0-9]{1,12})(?:\.([0-9]{1,9}))?(ns|\xc2\xb5s|ms|s)")
+_NS_PER_UNIT_BYTES = {b"ns": 1, "\u00b5s".encode(): 1_000, b"ms": 1_000_000, b"s": 1_000_000_000}
 _UNESCAPE = re.compile(r"\\(?:x([0-9A-F]{2})|u([0-9A-F]{4})|U([0-9A-F]{8})|(.))", re.S)
 _UNESCAPED = {escape[1]: c for c, escape in _ESCAPES.items()}
 
@@ -1748,11 +1753,23 @@ class _FastReader:
         return _scalar_body(data[pos:end]), end + 1
 
     def duration(self, pos: int) -> tuple[int, int]:
+        data = self.data
+        end = data.index(b"\n", pos)
+        simple = _SIMPLE_DURATION.fullmatch(data, pos, end)
+        if simple is not None:  # the form format_duration writes below a minute
+            whole, frac, unit = simple.groups()
+            ns = int(whole) * _NS_PER_UNIT_BYTES[unit]
+            if frac:
+                ns += int(frac) * _NS_PER_UNIT_BYTES[unit] // 10 ** len(frac)
+            return ns, end + 1
         text, pos = self.text(pos, self.value)
+        return self.parsed_duration(text), pos
+
+    def parsed_duration(self, text: str) -> int:
         ns = self.durations.get(text)
         if ns is None:
             ns = self.durations[text] = parse_duration(text)
-        return ns, pos
+        return ns
 
     def string_list(self, pos: int) -> tuple[list[str], int]:
         data = self.data
@@ -1781,11 +1798,7 @@ class _FastReader:
             entry = _CHUNK_ENTRY.match(data, pos + len(item))
             if entry is None:
                 raise _NotCanonical(pos)
-            at = entry[1].decode("utf-8")
-            ns = self.durations.get(at)
-            if ns is None:
-                ns = self.durations[at] = parse_duration(at)
-            out.append(Chunk(ns, int(entry[2])))
+            out.append(Chunk(self.parsed_duration(entry[1].decode("utf-8")), int(entry[2])))
             pos = entry.end()
         return out, pos
 
