@@ -3,11 +3,14 @@
 Pure Python (no mitmproxy). The writer reproduces go-yaml's bytes exactly, so a cassette written by
 go-vcr loads and saves back unchanged; `../shared/docs/cassette-format.md` has every rule.
 
-Reading composes PyYAML nodes with a loader that guesses no types (libyaml's when present) and
-converts them field by field, so every type error names its line. Writing has two paths that
-produce the same bytes: a fast one for the known fields (constant key prefixes, one regex pass per
-string), and `_Emitter`, a port of the parts of go-yaml's emitter a cassette needs, for unknown
-keys and unusual map keys.
+Reading has two paths with the same results. A file in the writer's own form (what go-vcr and
+this project write) is read line by line and accepted only when the writer gives back its exact
+bytes; any other file composes PyYAML nodes with a loader that guesses no types (libyaml's when
+present) and converts them field by field, so every type error names its line.
+
+Writing has two paths that produce the same bytes: a fast one for the known fields (constant key
+prefixes, one regex pass per string), and `_Emitter`, a port of the parts of go-yaml's emitter a
+cassette needs, for unknown keys and unusual map keys.
 """
 
 from __future__ import annotations
