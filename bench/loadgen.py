@@ -19,6 +19,7 @@ Job (JSON):
                   starts w * stagger after the barrier), so they do not all start at once
     unique_param  optional query parameter name: every request gets a distinct value, reported
                   back as `tag` (to find the upstream's record of it)
+    unique_header the same as a request header (the URL stays the same for every request)
 It prints MEASURING when the measured phase starts, MEASURED when it ended, then one line:
 Result: {"elapsed": s, "cpu": s, "records": [...], "errors": n, "first_error": str | null};
 a record is `latency_s` for requests, `{tag, item, sent, events: [[index, t], ...]}` for
@@ -57,6 +58,7 @@ class Job:
         self.kind: str = spec["kind"]
         self.headers_for: dict[str, list[str]] = spec.get("headers_for") or {}
         self.unique_param: str | None = spec.get("unique_param")
+        self.unique_header: str | None = spec.get("unique_header")
         self._numbers = itertools.count()
         self._lock = threading.Lock()
         self.errors = 0
@@ -92,6 +94,8 @@ class Job:
         headers = dict(item.get("headers") or {})
         for name, values in self.headers_for.items():
             headers[name] = values[number % len(values)]
+        if self.unique_header:
+            headers[self.unique_header] = tag
         return item, url, headers
 
 

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             lab, file_bench.FilesPlan(repeat=2, startup_rounds=2)
             if quick else file_bench.FilesPlan()),
         "7": lambda lab: stream_bench.sustained_recording(
-            lab, stream_bench.SustainedPlan(checkpoints=(1500, 3500))
+            lab, stream_bench.SustainedPlan(checkpoints=(1500, 2500, 3500))
             if quick else stream_bench.SustainedPlan()),
     }
 

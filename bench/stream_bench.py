@@ -19,7 +19,9 @@ from .lab import BenchError, Lab, MitmProxy, rss_bytes, wait_for
 from .workload import API_HOST, CLIENT_HEADERS, request_items, sse_interaction, write_cassette
 
 STREAM_BODY = '{"model":"gpt-4o-mini","stream":true}'
-TAG = "bench_id"
+# Each stream carries a distinct tag in this header (not in the URL, so recorded URLs stay as
+# alike as real traffic's); the upstream's record of the request is found by it.
+TAG_HEADER = "X-Bench-Id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class FidelityPlan:
 class SustainedPlan:
     clients: int = 64
     cassettes: int = 100
-    checkpoints: tuple[int, ...] = (2000, 10_000)  # interactions recorded when RSS is read
+    checkpoints: tuple[int, ...] = (2000, 6000, 10_000)  # interactions recorded at RSS reads
     events: int = 5
     gap: float = 0.01
     pad: int = 150  # bytes of padding per event: about 1 KB per recorded body
@@ -65,7 +67,7 @@ def _send_times(lab: Lab) -> dict[str, list[float]]:
     """The upstream's send time of every chunk, by the request's bench tag; then forget them."""
     times = {}
     for record in lab.upstream.requests:
-        tag = record.query_params().get(TAG, [None])[0]
+        tag = record.header(TAG_HEADER)
         if tag is not None:
             times[tag] = list(record.chunk_times)
     lab.upstream.reset()
@@ -129,7 +131,7 @@ def record_overhead(lab: Lab, plan: OverheadPlan) -> tuple[list[Row], dict[str, 
                     "warmup": 1,
                     "count": plan.streams,
                     "items": [_stream_item(url)],
-                    "unique_param": TAG,
+                    "unique_header": TAG_HEADER,
                 }
             )
             streams = result["records"]
@@ -299,7 +301,7 @@ def _sustained_phases(
                 "count": count,
                 "items": [item],
                 "headers_for": {"X-VCR-Cassette": names},
-                "unique_param": TAG,
+                "unique_header": TAG_HEADER,
             },
             watch=proxy,
         )
@@ -353,11 +355,14 @@ def sustained_recording(lab: Lab, plan: SustainedPlan) -> tuple[list[Row], dict[
         return median([p["rate"] for p in runs])
 
     p99, plain_p99 = percentile(delays, 99), percentile(plain_delays, 99)
-    growth = phases[-1]["rss"] - phases[0]["rss"]
-    plain_growth = plain_phases[-1]["rss"] - plain_phases[0]["rss"]
-    allowed = 0.05 * phases[0]["rss"]
+    rss = [p["rss"] for p in phases]
+    plain_rss = [p["rss"] for p in plain_phases]
+    # The allocator and mitmproxy's own caches warm up over the first thousands of flows (plain
+    # mitmdump too), so growth with the number recorded is judged on the later checkpoints.
+    late = (rss[-1] - rss[-2]) - (plain_rss[-1] - plain_rss[-2])
+    allowed = 0.02 * rss[-2]
     append = _append_time(lab)
-    first, last = plan.checkpoints[0], plan.checkpoints[-1]
+    shown = " / ".join(f"{n:,}" for n in plan.checkpoints)
     rows = [
         Row(
             "7",
@@ -373,12 +378,18 @@ def sustained_recording(lab: Lab, plan: SustainedPlan) -> tuple[list[Row], dict[
         ),
         Row(
             "7",
-            f"RSS at {first:,} / {last:,} streams: llm-vcr recording · plain mitmdump",
-            f"{mb(phases[0]['rss'])} / {mb(phases[-1]['rss'])} ({growth / 1e6:+.1f} MB) · "
-            f"{mb(plain_phases[0]['rss'])} / {mb(plain_phases[-1]['rss'])} "
-            f"({plain_growth / 1e6:+.1f} MB)",
-            "growth <= mitmdump's + 5%",
-            growth - plain_growth <= allowed,
+            f"RSS at {shown} streams (MB): llm-vcr recording · plain mitmdump",
+            " / ".join(f"{r / 1e6:.1f}" for r in rss)
+            + " · "
+            + " / ".join(f"{r / 1e6:.1f}" for r in plain_rss),
+        ),
+        Row(
+            "7",
+            f"RSS growth from {plan.checkpoints[-2]:,} to {plan.checkpoints[-1]:,} recorded, "
+            "beyond plain mitmdump's",
+            f"{late / 1e6:+.1f} MB",
+            "<= 2% of RSS",
+            late <= allowed,
         ),
         Row(
             "7",
