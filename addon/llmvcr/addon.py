@@ -160,6 +160,7 @@ class VCR:
         self.stream_server = StreamServer()
         self.sessions: dict[str, CassetteSession] = {}
         self._connection_users: dict[str, str] = {}
+        self._proxyauth: str | None = None  # mitmproxy's option, read per request
 
     # -- options ----------------------------------------------------------------------------
 
@@ -208,6 +209,8 @@ class VCR:
         opts = ctx.options
         if "vcr_mode" in updated:
             self.mode = Mode(opts.vcr_mode)
+        if "proxyauth" in updated:
+            self._proxyauth = opts.proxyauth
         if self.mode != Mode.PASSTHROUGH and opts.connection_strategy != "lazy":
             # Never connect (or resolve) at CONNECT time: a replayed host may not even exist.
             opts.update(connection_strategy="lazy")
@@ -267,7 +270,7 @@ class VCR:
         self._connection_users.pop(client.id, None)
 
     def _proxy_user(self, flow: http.HTTPFlow) -> str | None:
-        auth = ctx.options.proxyauth
+        auth = self._proxyauth
         if auth and auth != "any":
             # mitmproxy's proxyauth owns the user name (a login); pick cassettes by header then.
             return None
@@ -579,10 +582,16 @@ def _header_pairs(request: http.Request) -> list[tuple[str, str]]:
 
 
 def _made_response(response: Response) -> http.Response:
-    """The recorded answer as a mitmproxy response (the constructor: `make` re-encodes)."""
+    """The recorded answer as a mitmproxy response.
+
+    Built around `ResponseData` directly: its constructor type-checks every field at run time
+    (an `if __debug__` check that costs more than the rest of a replay), and these values are
+    typed by construction. The replay tests cover this path on every answer.
+    """
     headers = http.Headers([(k.encode(), v.encode()) for k, v in reply_headers(response)])
     now = time.time()
-    return http.Response(
+    data = object.__new__(http.ResponseData)
+    data.__dict__.update(
         http_version=b"HTTP/1.1",
         status_code=response.code,
         reason=reason_phrase(response).encode("latin-1", "replace"),
@@ -592,6 +601,9 @@ def _made_response(response: Response) -> http.Response:
         timestamp_start=now,
         timestamp_end=now,
     )
+    made = object.__new__(http.Response)
+    made.data = data
+    return made
 
 
 def _identity(interaction: Interaction) -> Identity:
