@@ -27,8 +27,8 @@ from support.proxy import (  # noqa: E402
 )
 from support.tls import make_upstream_tls  # noqa: E402
 
-MEASURING = "measuring"  # bench.loadgen's markers around the measured phase
-MEASURED = "measured"
+from .loadgen import MEASURED, MEASURING  # noqa: E402
+
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 CANNED_ADDON = Path(__file__).resolve().parent / "canned_addon.py"
 MITMDUMP = Path(sys.executable).parent / "mitmdump"

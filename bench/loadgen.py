@@ -17,9 +17,8 @@ Job (JSON):
     headers_for   optional {"X-VCR-Cassette": ["a", "b", ...]}: request k gets value k % len
     stagger       optional seconds between the workers' first measured requests (worker w
                   starts w * stagger after the barrier), so they do not all start at once
-    unique_param  optional query parameter name: every request gets a distinct value, reported
-                  back as `tag` (to find the upstream's record of it)
-    unique_header the same as a request header (the URL stays the same for every request)
+    unique_header optional header name: every request gets a distinct value in it, reported back
+                  as `tag` (to find the upstream's record of that request)
 It prints MEASURING when the measured phase starts, MEASURED when it ended, then one line:
 Result: {"elapsed": s, "cpu": s, "records": [...], "errors": n, "first_error": str | null};
 a record is `latency_s` for requests, `{tag, item, sent, events: [[index, t], ...]}` for
@@ -57,7 +56,6 @@ class Job:
         self.count: int = spec["count"]
         self.kind: str = spec["kind"]
         self.headers_for: dict[str, list[str]] = spec.get("headers_for") or {}
-        self.unique_param: str | None = spec.get("unique_param")
         self.unique_header: str | None = spec.get("unique_header")
         self._numbers = itertools.count()
         self._lock = threading.Lock()
@@ -89,8 +87,6 @@ class Job:
     def request_parts(self, number: int, tag: str) -> tuple[dict[str, Any], str, dict[str, str]]:
         item = self.items[self.order[number % len(self.order)]]
         url = item["url"]
-        if self.unique_param:
-            url += ("&" if "?" in url else "?") + f"{self.unique_param}={tag}"
         headers = dict(item.get("headers") or {})
         for name, values in self.headers_for.items():
             headers[name] = values[number % len(values)]

@@ -1,4 +1,4 @@
-"""`scripts/bench [--quick] [--only 1,3] [--json FILE] [--keep]`: run the benchmark, print the
+"""`scripts/bench [--quick] [--only 1,3] [--json FILE] [--keep] [--addon-dir DIR]`: run the
 machine description and one table of results (progress goes to stderr).
 
 Sections: 1 replay throughput (llm-vcr vs server_replay vs a canned answer), 2 lookup time by
