@@ -1,5 +1,7 @@
-"""`scripts/bench [--quick] [--only 1,3] [--json FILE] [--keep] [--addon-dir DIR]`: run the
-machine description and one table of results (progress goes to stderr).
+"""`scripts/bench [--quick] [--only 1,3] [--json FILE] [--keep] [--addon-dir DIR]`.
+
+Runs the benchmark and prints the machine description and one table of results on stdout
+(progress goes to stderr).
 
 Sections: 1 replay throughput (llm-vcr vs server_replay vs a canned answer), 2 lookup time by
 cassette size, 3 recording overhead, 4 timed replay fidelity, 5 cassette load/save speed and
