@@ -28,7 +28,7 @@ from . import jsonpath
 from .cassette import Cassette, CassetteError, Interaction, Request, Response
 from .hosts import DEFAULT_HOSTS, HostPatterns
 from .matching import MatchOptions, RequestIndex
-from .modes import Mode, Plan, needs_newness, plan_for
+from .modes import Mode, needs_newness, plan_for
 from .record import StreamTee, build_request, build_response, stream_finished
 from .redact import DEFAULT_KEEP_HEADERS, Redactor, redact_url
 from .replay import StreamPlan, StreamServer, parse_latency, reason_phrase, reply_headers
@@ -326,12 +326,12 @@ class VCR:
             )
         )
         state.request = request
-        opened = self._open_cached(state.cassette, session)
-        if opened is None:
-            opened = await asyncio.to_thread(self._open, state.cassette, session)
-        plan, found = opened
+        plan = plan_for(self.mode, needs_newness(self.mode) and self.store.is_new(state.cassette))
         state.replays = plan.replay
         if plan.replay:
+            found = self._current(state.cassette, session)
+            if found is None:
+                found = await asyncio.to_thread(self._open, state.cassette, session)
             if isinstance(found, CassetteError):
                 flow.response = self._broken(session, found)
                 return
@@ -355,40 +355,30 @@ class VCR:
             state.started_ns = time.monotonic_ns()
             state.started_wall = time.time()
 
-    def _open_cached(
-        self, name: str, session: CassetteSession
-    ) -> tuple[Plan, LoadedCassette | CassetteError | None] | None:
-        """`_open` without a worker thread when it needs no parse (its cassette is loaded and
-        its file unchanged: a stat or two); None: call `_open` in a thread."""
+    def _current(self, name: str, session: CassetteSession) -> LoadedCassette | None:
+        """The session's cassette when its file is unchanged (a stat, no parse, no thread);
+        None: `_open` must read it."""
         assert self.store is not None
-        plan = plan_for(self.mode, needs_newness(self.mode) and self.store.is_new(name))
-        if not plan.replay:
-            return plan, None
         loaded = session.loaded
         if loaded is None or self.store.cached(name) is not loaded.cassette:
             return None
-        return plan, loaded
+        return loaded
 
-    def _open(
-        self, name: str, session: CassetteSession
-    ) -> tuple[Plan, LoadedCassette | CassetteError | None]:
-        """In a worker thread (file system, parsing): the plan for `name`, and for a replay the
-        cassette with an index (a fresh one when the file changed), or its error; None: missing."""
+    def _open(self, name: str, session: CassetteSession) -> LoadedCassette | CassetteError | None:
+        """In a worker thread (file system, parsing): the cassette with an index (a fresh one
+        when the file changed), or its error; None: the file is missing."""
         assert self.store is not None
-        plan = plan_for(self.mode, needs_newness(self.mode) and self.store.is_new(name))
-        if not plan.replay:
-            return plan, None
         try:
             cassette = self.store.load(name)
         except CassetteError as e:
-            return plan, e
+            return e
         if cassette is None:
-            return plan, None
+            return None
         loaded = session.loaded
         if loaded is not None and loaded.cassette is cassette:
-            return plan, loaded
+            return loaded
         index = _index_without(cassette, self.match_options, Counter(session.consumed))
-        return plan, LoadedCassette(cassette, index)
+        return LoadedCassette(cassette, index)
 
     @staticmethod
     def _install(session: CassetteSession, found: LoadedCassette | None) -> LoadedCassette | None:
