@@ -1,21 +1,24 @@
-"""Shared fixtures: where the interop corpus and the seed live."""
+"""Shared fixtures: where the interop corpus and the seed live, and go-vcr itself as an oracle."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from llmvcr.cassette import Cassette
     from support.fake_upstream import FakeUpstream
     from support.proxy import ProxyFactory
     from support.tls import UpstreamTLS
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
+GOVCR_BUILD = ROOT.parent / "shared" / "govcr" / "build"
 SEED = ROOT / "cassettes" / "simple_streaming.yaml"
 
 
@@ -28,11 +31,72 @@ def corpus_files() -> list[Path]:
 def corpus_dir() -> Path:
     """The go-vcr corpus: skipped in a clone without it, a failure in CI (which always has it)."""
     if not CORPUS.is_dir():
-        reason = f"interop corpus not found at {CORPUS}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the corpus is required)")
-        pytest.skip(reason)
+        _required(f"interop corpus not found at {CORPUS}")
     return CORPUS
+
+
+def _required(reason: str) -> None:
+    """Skip outside CI; in CI (CI=true) what the suite needs is there, so its absence fails."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: it is required)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def govcr_binary() -> Path:
+    """go-vcr v4's own loader and recorder as a checker (../shared/govcr), built once."""
+    if not GOVCR_BUILD.is_file():
+        _required(f"go-vcr checker not found at {GOVCR_BUILD}")
+    built = subprocess.run(
+        ["bash", str(GOVCR_BUILD)], capture_output=True, text=True, timeout=900, check=False
+    )
+    if built.returncode != 0:
+        _required(f"could not build the go-vcr checker: {built.stderr.strip()[-2000:]}")
+    return Path(built.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def govcr_check(govcr_binary: Path) -> Callable[[Iterable[Path | str]], None]:
+    """`govcr_check(paths)`: assert that go-vcr v4 loads each cassette (files, or folders searched
+    for *.yaml outside hidden folders) and replays every interaction with the recorded status and
+    body. Asserts that there is at least one file, so a test cannot pass by checking nothing."""
+
+    def check(paths: Iterable[Path | str]) -> None:
+        files: list[str] = []
+        for item in paths:
+            path = Path(item)
+            if path.is_dir():
+                files += sorted(
+                    str(p) for p in path.rglob("*.yaml")
+                    if not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            else:
+                files.append(str(path))
+        assert files, "govcr_check: no cassette to check"
+        result = subprocess.run(
+            [str(govcr_binary), *files], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert result.returncode == 0, f"go-vcr v4 rejects:\n{result.stdout}{result.stderr}"
+        assert f"go-vcr v4: {len(files)} files" in result.stdout, result.stdout
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def written_cassettes(
+    govcr_check: Callable[[Iterable[Path | str]], None],
+) -> Callable[[Path], dict[str, Cassette]]:
+    """`written_cassettes(folder)`: every cassette a test's proxies wrote under `folder`, by name,
+    each checked to save back to its own bytes and to load and replay in go-vcr v4 itself."""
+    from support.written import cassettes_in
+
+    def check(folder: Path) -> dict[str, Cassette]:
+        found = cassettes_in(folder)
+        if found:
+            govcr_check([folder])
+        return found
+
+    return check
 
 
 # ---- End-to-end infrastructure (tests/support; usage in the docstrings of its modules).

@@ -24,16 +24,6 @@ SEED_MESSAGES = [
 ]
 
 
-def cassettes_in(folder: Path) -> dict[str, Cassette]:
-    """Every cassette under `folder`, each checked to save back to its own bytes."""
-    found = {}
-    for path in sorted(folder.rglob("*.yaml")):
-        cassette = load(path)
-        assert dumps(cassette) == path.read_bytes(), f"{path} does not round-trip"
-        found[path.relative_to(folder).as_posix().removesuffix(".yaml")] = cassette
-    return found
-
-
 def wait_for_cassette(path: Path, interactions: int, timeout: float = 10.0) -> Cassette:
     """The cassette once it holds `interactions` interactions (the writer runs off the loop)."""
     deadline = time.monotonic() + timeout
@@ -48,15 +38,18 @@ def wait_for_cassette(path: Path, interactions: int, timeout: float = 10.0) -> C
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Path]:
-    """The test's cassette folder; every cassette left in it must save back to its own bytes."""
+def store(tmp_path: Path, written_cassettes) -> Iterator[Path]:
+    """The test's cassette folder; every cassette left in it must save back to its own bytes
+    and load and replay in go-vcr v4 itself."""
     folder = tmp_path / "cassettes"
     yield folder
     if folder.exists():
-        cassettes_in(folder)
+        written_cassettes(folder)
 
 
-def test_openai_chat_streaming_is_recorded_byte_exact(make_proxy, upstream, store) -> None:
+def test_openai_chat_streaming_is_recorded_byte_exact(
+    make_proxy, upstream, store, written_cassettes
+) -> None:
     proxy = make_proxy(mode="record", vcr_dir=store, upstream=upstream)
     client = proxy.openai_client(cassette="chat")
     stream = client.chat.completions.create(
@@ -86,7 +79,7 @@ def test_openai_chat_streaming_is_recorded_byte_exact(make_proxy, upstream, stor
     assert 0 < response.duration <= response.chunks[0].at + 5_000_000
     assert received.header("accept-encoding") is None  # asked upstream for an identity body
     proxy.stop()
-    cassettes_in(store)
+    written_cassettes(store)
 
 
 @pytest.mark.parametrize("http2", [False, True], ids=["client-h1", "client-h2"])
@@ -451,7 +444,7 @@ def test_passthrough_records_nothing_and_still_streams(make_proxy, upstream, sto
     assert not store.exists() or not any(store.rglob("*.yaml"))
 
 
-def test_scripted_exact_bytes_are_kept(make_proxy, upstream, store) -> None:
+def test_scripted_exact_bytes_are_kept(make_proxy, upstream, store, written_cassettes) -> None:
     body = [b"data: one\r\n\r\n", b"\n", b"data: tw", b"o  \r\n\r\n", b"\xff\xfe binary"]
     upstream.script("/exact", FakeResponse(headers=[("content-type", "text/event-stream")],
                                            chunks=body, delay=0.05))
@@ -461,7 +454,7 @@ def test_scripted_exact_bytes_are_kept(make_proxy, upstream, store) -> None:
     (interaction,) = wait_for_cassette(store / "exact.yaml", 1).interactions
     assert interaction.response.body == b"".join(body)
     proxy.stop()
-    cassettes_in(store)
+    written_cassettes(store)
 
 
 def test_new_episodes_keeps_serving_after_its_own_appends(make_proxy, upstream, store) -> None:

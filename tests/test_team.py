@@ -59,19 +59,6 @@ def start_together(make_proxy: ProxyFactory, count: int, **kw: object) -> list[M
     return [proxy.wait_ready() for proxy in proxies]
 
 
-def cassettes_in(folder: Path) -> dict[str, Cassette]:
-    """Every cassette under `folder` by name, each checked to save back to its own bytes."""
-    found = {}
-    for path in sorted(folder.rglob("*.yaml")):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        cassette = load(path)
-        assert dumps(cassette) == path.read_bytes(), f"{path} does not round-trip"
-        found[relative.as_posix().removesuffix(".yaml")] = cassette
-    return found
-
-
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -163,7 +150,9 @@ async def run_team(proxies: list[MitmProxy], plan: list[list[Planned]]) -> dict[
 
 
 @pytest.mark.parametrize("mode", ["record", "new_episodes"])
-def test_two_proxies_share_one_store(make_proxy, upstream, tmp_path, mode) -> None:
+def test_two_proxies_share_one_store(
+    make_proxy, upstream, tmp_path, mode, written_cassettes
+) -> None:
     store = tmp_path / "cassettes"
     plan = team_plan()
     every = [p for client in plan for p in client]
@@ -178,7 +167,7 @@ def test_two_proxies_share_one_store(make_proxy, upstream, tmp_path, mode) -> No
         assert proxy.stop() == 0
     assert temp_files(store) == []
 
-    cassettes = cassettes_in(store)
+    cassettes = written_cassettes(store)
     assert sorted(cassettes) == [f"team/c{i}" for i in range(CASSETTES)]
     for name, cassette in cassettes.items():
         planned = {p.url: p for p in every if p.cassette == name}
@@ -225,7 +214,7 @@ def test_two_proxies_share_one_store(make_proxy, upstream, tmp_path, mode) -> No
 
 
 def test_killed_proxy_leaves_loadable_cassettes_and_a_new_one_appends(
-    make_proxy, upstream, tmp_path
+    make_proxy, upstream, tmp_path, written_cassettes
 ) -> None:
     store = tmp_path / "cassettes"
     first = make_proxy(mode="record", vcr_dir=store, upstream=upstream)
@@ -284,7 +273,7 @@ def test_killed_proxy_leaves_loadable_cassettes_and_a_new_one_appends(
         busy_done.result(timeout=15)
 
     # Every cassette loads, with each interaction that finished before the kill, whole.
-    cassettes = cassettes_in(store)
+    cassettes = written_cassettes(store)
     assert sorted(cassettes) == ["crash/a", "crash/b", "crash/busy"]
     for name, replies in finished.items():
         assert {i.request.url: i.response.body for i in cassettes[name].interactions} == replies
@@ -324,7 +313,7 @@ def test_killed_proxy_leaves_loadable_cassettes_and_a_new_one_appends(
         f"/sse?n=3&delay=0.01&after={n}" for n in (1, 2, 3)]
     assert second.stop() == 0
 
-    after = cassettes_in(store)
+    after = written_cassettes(store)
     a_bytes = (store / "crash/a.yaml").read_bytes()
     assert a_bytes.startswith(before["crash/a"])  # appended, old bytes untouched
     assert [i.response.body for i in after["crash/a"].interactions] == [
@@ -350,7 +339,7 @@ def old_cassette(path: Path, url: str, age_s: float = 3600) -> bytes:
 
 
 def test_record_mode_appends_to_a_cassette_written_after_start(
-    make_proxy, upstream, tmp_path
+    make_proxy, upstream, tmp_path, written_cassettes
 ) -> None:
     store = tmp_path / "cassettes"
     old_cassette(store / "shared.yaml", "https://api.openai.com/echo?from=last-week")
@@ -379,7 +368,7 @@ def test_record_mode_appends_to_a_cassette_written_after_start(
     for proxy in (a, b):
         assert proxy.stop() == 0
     assert (store / "untouched.yaml").read_bytes() == untouched
-    assert sorted(cassettes_in(store)) == ["shared", "untouched"]
+    assert sorted(written_cassettes(store)) == ["shared", "untouched"]
 
 
 # ---- 4: stable bytes and completion order
@@ -444,7 +433,9 @@ def masked_lines(path: Path) -> list[str]:
     return lines
 
 
-def test_same_conversation_records_the_same_bytes(make_proxy, upstream, tmp_path) -> None:
+def test_same_conversation_records_the_same_bytes(
+    make_proxy, upstream, tmp_path, written_cassettes
+) -> None:
     folders = [tmp_path / "run1", tmp_path / "run2"]
     for folder in folders:
         upstream.reset()
@@ -453,7 +444,7 @@ def test_same_conversation_records_the_same_bytes(make_proxy, upstream, tmp_path
         record_conversation(proxy)
         assert proxy.stop() == 0
 
-    runs = [cassettes_in(folder) for folder in folders]
+    runs = [written_cassettes(folder) for folder in folders]
     assert sorted(runs[0]) == sorted(runs[1]) == ["order", "talk"]
     for name in runs[0]:
         assert masked_lines(folders[0] / f"{name}.yaml") == masked_lines(
@@ -469,7 +460,7 @@ def test_same_conversation_records_the_same_bytes(make_proxy, upstream, tmp_path
 # ---- 5: one shared proxy behind a password
 
 
-def test_shared_proxy_with_a_password(make_proxy, upstream, tmp_path) -> None:
+def test_shared_proxy_with_a_password(make_proxy, upstream, tmp_path, written_cassettes) -> None:
     store = tmp_path / "cassettes"
     proxy = make_proxy(mode="record", vcr_dir=store, upstream=upstream,
                        options={"proxyauth": "team:s3cret", "vcr_cassette": "fallback"})
@@ -498,7 +489,7 @@ def test_shared_proxy_with_a_password(make_proxy, upstream, tmp_path) -> None:
     assert proxy.stop() == 0
 
     # The header picked the cassette; the login named none ("team" is not a cassette).
-    cassettes = cassettes_in(store)
+    cassettes = written_cassettes(store)
     assert sorted(cassettes) == ["alice/chat", "bob/chat", "fallback"]
     for name, cassette in cassettes.items():
         (interaction,) = cassette.interactions
