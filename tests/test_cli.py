@@ -425,10 +425,11 @@ def read_exports(lines: list[str]) -> dict[str, str]:
 def test_serve_prints_exports_keeps_a_state_file_and_env_repeats_them(
     confdir: Path, workdir: Path
 ) -> None:
+    # The password comes from the environment: `--auth` would show it to `ps` like any argument.
     process = subprocess.Popen(
-        [*CLI, "serve", "--listen", "127.0.0.1:0", "--auth", "team:pa ss@1",
-         "--confdir", str(confdir)],
+        [*CLI, "serve", "--listen", "127.0.0.1:0", "--confdir", str(confdir)],
         cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "LLM_VCR_AUTH": "team:pa ss@1"},
     )
     try:
         assert process.stdout is not None
@@ -450,13 +451,24 @@ def test_serve_prints_exports_keeps_a_state_file_and_env_repeats_them(
 
         port = int(url.rsplit(":", 1)[1])
         assert _proxy_status(port, None) == 407  # credentials required
+        assert _proxy_status(port, "team:pa ss@2") == 407  # a wrong password
         assert _proxy_status(port, "team:pa ss@1") == 502  # accepted: upstream is closed
+        # The password is on no command line (`ps` shows every user's) and in no file but the
+        # private ones.
+        proxy_pid = json.loads(state_file.read_text())["proxy_pid"]
+        for pid in (process.pid, proxy_pid):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+            assert b"pa ss" not in argv and b"pa%20ss" not in argv, argv
+        private = list(confdir.glob(".llm-vcr-serve-*.htpasswd"))
+        assert len(private) == 1 and stat.S_IMODE(private[0].stat().st_mode) == 0o600
+        assert b"pa ss" not in private[0].read_bytes()  # a hash
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(TIMEOUT)
         process.communicate()
     assert code == 0
     assert not state_file.exists()
+    assert not list(confdir.glob(".llm-vcr-serve-*.htpasswd"))
     after = llm_vcr("env", "--confdir", str(confdir), cwd=workdir)
     assert after.returncode == 1
     assert after.stderr.startswith("llm-vcr: no llm-vcr serve is running")

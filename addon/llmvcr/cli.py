@@ -33,6 +33,7 @@ STRICT_EXIT = 3  # `run --strict`: CMD succeeded but a request missed or a recor
 COMMAND_NOT_FOUND_EXIT = 127  # the shell's codes
 COMMAND_NOT_EXECUTABLE_EXIT = 126
 START_TIMEOUT = 60.0
+AUTH_VARIABLE = "LLM_VCR_AUTH"  # `serve --auth` from the environment: no password in `ps`
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:8080)")
     access = parser.add_mutually_exclusive_group()
     access.add_argument(
-        "--auth", type=_auth, metavar="USER:PASS",
+        "--auth", type=_auth, metavar="USER:PASS", default=os.environ.get(AUTH_VARIABLE),
         help="require these proxy credentials (needed beyond loopback); clients then pick "
-             "cassettes with the X-VCR-Cassette header",
+             f"cassettes with the X-VCR-Cassette header. Default: ${AUTH_VARIABLE}, which "
+             "keeps the password off the command line (`ps` shows every command line)",
     )
     access.add_argument("--open", action="store_true",
                         help="listen beyond loopback without credentials (anyone can relay)")
@@ -493,8 +495,9 @@ def serve_command(args: argparse.Namespace) -> int:
         launcher.check_port_free(host, port)
     launcher.ensure_ca(confdir)
     ours = {"confdir": str(confdir)}
-    if args.auth:
-        ours["proxyauth"] = args.auth
+    password_file = launcher.write_proxy_password(confdir, args.auth) if args.auth else None
+    if password_file is not None:
+        ours["proxyauth"] = f"@{password_file}"  # never the password itself: `ps` shows argv
     argv = [*program, *listen_args(host, port), *mitmdump_settings(args, ours)]
     proxy = launcher.ProxyProcess(argv, sys.stderr)
     try:
@@ -521,6 +524,8 @@ def serve_command(args: argparse.Namespace) -> int:
     finally:
         proxy.stop()
         launcher.remove_serve_state(confdir, os.getpid())
+        if password_file is not None:
+            launcher.remove_proxy_password(password_file)
 
 
 def _print_serve_banner(

@@ -302,6 +302,31 @@ def write_serve_state(confdir: Path, state: Mapping[str, Any]) -> Path:
     return path
 
 
+def write_proxy_password(confdir: Path, auth: str) -> Path:
+    """`USER:PASS` as a private (0600) htpasswd file for mitmproxy's `proxyauth=@FILE`, so the
+    password never appears on mitmdump's command line (which every user of the machine can read
+    with `ps`). Remove it with `remove_proxy_password` when the proxy ends.
+
+    The password is stored as a bcrypt hash at bcrypt's lowest cost: mitmproxy checks it once per
+    client connection, on its event loop, and the file is as private as the CA key beside it.
+    """
+    import bcrypt  # a dependency of mitmproxy's own htpasswd reader
+
+    user, _, password = auth.partition(":")
+    digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    path = confdir / f".llm-vcr-serve-{os.getpid()}.htpasswd"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)  # an older file of a reused pid may have other bits
+        out.write(f"{user}:{digest}\n")
+    return path
+
+
+def remove_proxy_password(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
 def remove_serve_state(confdir: Path, pid: int) -> None:
     """Remove the state file if it still describes the `serve` with process id `pid`."""
     path = confdir / SERVE_STATE_NAME
