@@ -4,20 +4,36 @@ Each problem is one line `file:line: error: ...` or `file:line: warning: ...` (g
 is left out when unknown). Errors (exit 1): a file go-vcr would not load (the cassette reader's
 own checks: types, durations, version) and secrets. Warnings (exit 0): a `content_length` that
 does not fit its body, a status line that does not fit its code, headers outside the allow-list,
-a `chunks` key the reader had to ignore, and a file not in the canonical layout (what
-`llm-vcr fmt --check` flags).
+and a `chunks` key the reader had to ignore. Formatting is not a problem here: a file go-vcr
+loads is valid whatever YAML library wrote it (quoting style, block or flow, indentation);
+`llm-vcr fmt --check` is the tool that asks for the canonical layout.
 
 Secrets are named, never shown: `cassettes/x.yaml:14: error: secret: Authorization header (Bearer
-token, 51 chars)`. Looked for: headers whose names carry credentials, bearer tokens anywhere,
-`sk-...` keys, Google `AIza...` keys and OAuth `ya29.` tokens, AWS access key ids, JWTs, secret
-query parameters and form fields (the names in `redact.SECRET_QUERY_PARAMS`) whose value is not
-`REDACTED`, and a password in a URL.
+token, 51 chars)`. The names and patterns are `secret_names`'. Looked for:
+
+- headers whose names carry credentials (`is_secret_header`) with a value other than `REDACTED`;
+- credential-shaped values anywhere (`secret_kinds`: bearer tokens, `sk-...` keys, Google `AIza...`
+  keys and OAuth `ya29.` tokens, AWS access key ids, JWTs);
+- secret query parameters (`is_secret_query_param`) whose value is not empty or `REDACTED`, and a
+  password, in the URL, in url-encoded form bodies and `form` fields;
+- in JSON bodies, requests and responses alike, plain or each `data:` line of an event stream: the
+  non-empty string value (not `REDACTED`) of a key for which `is_secret_field` holds (`api_key`,
+  `client_secret`, `aws_secret_access_key` ...; never `max_tokens`, never a number), at any
+  depth; and secret query parameters or a password in any URL inside a JSON string
+  (`"url": "https://...?sig=..."`);
+- `multipart/form-data` parts named like a secret (`is_secret_field` or a secret query parameter
+  name) with content other than `REDACTED`.
+
+These are what the recorder (`redact.Redactor`) scrubs by default (JSON in requests and
+responses, forms and multipart parts in requests), so a fresh recording passes; credential-shaped
+values inside other text are only reported.
 
 Pure Python (no mitmproxy).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import warnings
@@ -30,9 +46,17 @@ from urllib.parse import unquote_plus, urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .cassette import CassetteError, CassetteWarning, Headers, Interaction, dumps, loads
+from . import multipart
+from .cassette import CassetteError, CassetteWarning, Headers, Interaction, loads
 from .paths import cassette_files
-from .redact import DEFAULT_KEEP_HEADERS, REDACTED, SECRET_QUERY_PARAMS, redact_url
+from .redact import DEFAULT_KEEP_HEADERS, redact_url, urls_in_text
+from .secret_names import (
+    REDACTED,
+    is_secret_field,
+    is_secret_header,
+    is_secret_query_param,
+    secret_kinds,
+)
 from .transcript import content_type
 
 try:
@@ -43,43 +67,8 @@ except ImportError:  # PyYAML built without libyaml
 ERROR = "error"
 WARNING = "warning"
 
-# Header names that carry credentials (lower case); any name containing one of
-# _SECRET_NAME_PARTS counts too (`X-Custom-Api-Key`, `X-Session-Token` ...).
-SECRET_HEADERS: frozenset[str] = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "api-key",
-        "x-api-key",
-        "x-goog-api-key",
-        "cookie",
-        "set-cookie",
-        "x-amz-security-token",
-        "x-amz-credential",
-        "x-amz-signature",
-        "ocp-apim-subscription-key",
-        "x-functions-key",
-        "x-auth-token",
-        "x-access-token",
-        "x-csrf-token",
-        "x-xsrf-token",
-    }
-)
-_SECRET_NAME_PARTS = ("auth", "key", "token", "secret", "cookie", "session", "password",
-                      "signature", "credential")
-
-# Credential-shaped values, wherever they appear. The look-behinds keep `sk-` and `AIza` from
-# matching inside ordinary words (`risk-...`, `task-...`); a bearer token must hold a digit, so
-# prose ("Bearer authentication") is not flagged.
-SECRET_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("Bearer token", re.compile(r"\bBearer\s+(?=[A-Za-z0-9._~+/-]*[0-9])[A-Za-z0-9._~+/-]{16,}=*")),
-    ("sk- key", re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{16,}")),
-    ("Google API key", re.compile(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}")),
-    ("Google OAuth token", re.compile(r"(?<![A-Za-z0-9_-])ya29\.[0-9A-Za-z_-]{20,}")),
-    ("AWS access key id", re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])")),
-    ("JWT", re.compile(r"(?<![A-Za-z0-9_-])eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}", re.ASCII)),
-)
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+_EVENT_STREAM_CONTENT_TYPE = "text/event-stream"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -94,19 +83,6 @@ class Finding:
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.severity}: {self.message}"
-
-
-def is_secret_header(name: str) -> bool:
-    """Does a header of this name carry credentials?"""
-    lowered = name.lower()
-    return lowered in SECRET_HEADERS or any(part in lowered for part in _SECRET_NAME_PARTS)
-
-
-def secret_kinds(text: str) -> Iterator[tuple[str, int, int]]:
-    """The credential-shaped values in `text`: (kind, start offset, length)."""
-    for kind, pattern in SECRET_VALUES:
-        for match in pattern.finditer(text):
-            yield kind, match.start(), match.end() - match.start()
 
 
 def _value_kind(value: str) -> str:
@@ -243,31 +219,124 @@ def _secret_params(query: str) -> Iterator[tuple[str, int]]:
     """Secret parameters of a query (or form body) whose value is not REDACTED: (name, length)."""
     for part in query.split("&"):
         name, eq, value = part.partition("=")
-        if eq and value not in ("", REDACTED) and unquote_plus(name).lower() in SECRET_QUERY_PARAMS:
+        if eq and value not in ("", REDACTED) and is_secret_query_param(unquote_plus(name)):
             yield unquote_plus(name), len(value)
 
 
 def _check_url(report: _Report, line: int, what: str, url: str) -> None:
+    for secret, length in _url_secrets(url):
+        report.error(line, f"secret: {secret} in {what} ({_chars(length)})")
+    for kind, _, length in secret_kinds(redact_url(url)):
+        report.error(line, f"secret: {kind} in {what} ({_chars(length)})")
+
+
+_NOT_JSON = object()
+
+
+def _json_or_none(text: str) -> object:
+    """The JSON object or array `text` holds, or _NOT_JSON."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return _NOT_JSON
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _json_documents(text: str, headers: Headers) -> Iterator[tuple[object, int]]:
+    """The JSON documents of a body and where each starts in `text`: the whole body when it is
+    JSON, else each JSON `data:` line of a server-sent-events body."""
+    whole = _json_or_none(text)
+    if whole is not _NOT_JSON:
+        yield whole, 0
+        return
+    if content_type(headers) != _EVENT_STREAM_CONTENT_TYPE and not text.startswith(
+        ("data:", "event:")
+    ):
+        return
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if line.startswith("data:"):
+            value = _json_or_none(line[5:])
+            if value is not _NOT_JSON:
+                yield value, offset
+        offset += len(line)
+
+
+def _url_secrets(url: str) -> Iterator[tuple[str, int]]:
+    """What is secret in one URL: ("query parameter NAME" or "password", length of the value)."""
     query = urlsplit(url).query if "://" in url else url.partition("?")[2]
     for name, length in _secret_params(query.partition("#")[0]):
-        report.error(line, f"secret: query parameter {name} in {what} ({_chars(length)})")
+        yield f"query parameter {name}", length
     try:
         password = urlsplit(url).password
     except ValueError:
         password = None
     if password not in (None, "", REDACTED):
-        report.error(line, f"secret: password in {what} ({_chars(len(password or ''))})")
-    for kind, _, length in secret_kinds(redact_url(url)):
-        report.error(line, f"secret: {kind} in {what} ({_chars(length)})")
+        yield "password", len(password or "")
+
+
+def _json_secrets(value: object) -> Iterator[tuple[str, str, int]]:
+    """The secrets left in a decoded JSON document: (what, field name to find it by, length).
+
+    A string under a key for which `is_secret_field` holds (non-empty, not `REDACTED`), and
+    secret query values or a password in a URL inside any string (`redact.scrub_json`'s rule).
+    """
+    stack: list[tuple[object, str]] = [(value, "")]
+    while stack:
+        item, key = stack.pop()
+        if isinstance(item, dict):
+            for name, child in item.items():
+                if isinstance(child, str) and child not in ("", REDACTED) and is_secret_field(name):
+                    yield f"JSON field {name}", name, len(child)
+                else:
+                    stack.append((child, name))
+        elif isinstance(item, list):
+            stack.extend((child, key) for child in item)
+        elif isinstance(item, str) and "://" in item:
+            for url in urls_in_text(item):
+                for what, length in _url_secrets(url):
+                    yield f"{what} in a URL", key, length
+
+
+def _multipart_secrets(body: bytes, headers: Headers) -> Iterator[tuple[str, int, int]]:
+    """Multipart parts named like secrets with content: (name, offset of the content, length)."""
+    if not body.startswith(b"--") and "multipart/" not in content_type(headers):
+        return
+    type_header = next((v for k, vs in headers.items() if k.lower() == "content-type" for v in vs),
+                       "")
+    boundary = multipart.boundary(body, type_header)
+    for part in (multipart.parts(body, boundary) or []) if boundary is not None else []:
+        name = multipart.part_name(part.head)
+        content = body[part.start : part.end]
+        if name is None or content in (b"", REDACTED.encode()):
+            continue
+        if is_secret_field(name) or is_secret_query_param(name):
+            yield name, part.start, part.end - part.start
 
 
 def _check_body(report: _Report, lines: _Lines, section: str, body: bytes,
                 headers: Headers) -> None:
     text, utf8 = _text(body)
-    if section == "request" and content_type(headers) == _FORM_CONTENT_TYPE:
+
+    def line_at(offset: int) -> int:
+        if utf8 and offset >= 0:
+            return lines.text_offset(offset, text, section, "body")
+        return lines.key(section, "body")
+
+    if content_type(headers) == _FORM_CONTENT_TYPE:
         for name, length in _secret_params(text):
             report.error(lines.key(section, "body"),
-                         f"secret: form field {name} in request body ({_chars(length)})")
+                         f"secret: form field {name} in {section} body ({_chars(length)})")
+    for document, start in _json_documents(text, headers):
+        for what, name, length in _json_secrets(document):
+            where = text.find(f'"{name}"', start) if name else start
+            report.error(line_at(where if where >= 0 else start),
+                         f"secret: {what} in {section} body ({_chars(length)})")
+    for name, start, length in _multipart_secrets(body, headers):
+        offset = len(body[:start].decode("utf-8", "replace")) if utf8 else -1
+        report.error(line_at(offset),
+                     f"secret: multipart field {name} in {section} body ({_chars(length)})")
     for kind, offset, length in secret_kinds(text):
         line = lines.text_offset(offset, text, section, "body") if utf8 else lines.key(
             section, "body")
@@ -286,7 +355,7 @@ def _check_interaction(report: _Report, lines: _Lines, n: int, interaction: Inte
         report.error(lines.key("request", "host"), f"secret: {kind} in host ({_chars(length)})")
     for name, values in req.form.items():
         line = lines.key("request", "form", name)
-        if name.lower() in SECRET_QUERY_PARAMS:
+        if is_secret_query_param(name):
             for value in values:
                 if value not in ("", REDACTED):
                     report.error(line, f"secret: form field {name} ({_chars(len(value))})")
@@ -318,14 +387,6 @@ def _check_interaction(report: _Report, lines: _Lines, n: int, interaction: Inte
 _WARNING_INTERACTION = re.compile(r"interactions\[(\d+)\]\.(request|response)\.(\w+)")
 
 
-def _first_difference(a: bytes, b: bytes) -> int:
-    """The 1-based line where two texts first differ."""
-    for number, (left, right) in enumerate(zip(a.split(b"\n"), b.split(b"\n"), strict=False), 1):
-        if left != right:
-            return number
-    return min(a.count(b"\n"), b.count(b"\n")) + 1
-
-
 def check_bytes(data: bytes, path: str) -> list[Finding]:
     """Every problem of the cassette `data` (read from `path`), sorted by line."""
     report = _Report(path)
@@ -348,12 +409,6 @@ def check_bytes(data: bytes, path: str) -> list[Finding]:
         report.warning(line, message)
     for n, (interaction, lines) in enumerate(zip(cassette.interactions, all_lines, strict=True)):
         _check_interaction(report, lines, n, interaction)
-    canonical = dumps(cassette)
-    if canonical != data:
-        report.warning(
-            _first_difference(data, canonical),
-            "not in the canonical layout (llm-vcr fmt would rewrite it from this line on)",
-        )
     return sorted(report.findings)
 
 

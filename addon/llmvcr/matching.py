@@ -12,7 +12,10 @@ Two requests match when:
 - the headers named in `match_headers` (names case-insensitive) have equal values. No other header
   counts.
 
-Both sides are expected to be redacted already (`redact.Redactor`), so secret values compare equal.
+Both sides are compared after the recorder's scrubbing (`redact`: secret query values, a URL's
+password, JSON fields named like secrets and URLs inside JSON strings, secret multipart parts and
+url-encoded form fields), so a recorded secret compares equal to the `REDACTED` an incoming
+request gets, whoever recorded the cassette and whichever rules its recorder had.
 Every request reduces to one hashable key, so a lookup costs the same for ten interactions or a
 hundred thousand; only `explain_miss` compares field by field, and only after a miss.
 """
@@ -21,28 +24,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
-from . import jsonpath
+from . import jsonpath, multipart
 from .cassette import Headers, Interaction, Request
-from .redact import SECRET_QUERY_PARAMS, redact_url
+from .redact import may_need_scrub, redact_form_text, redact_multipart, redact_url, scrub_json
+from .secret_names import is_secret_query_param
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 # Shown values are cut to this many characters (with "…") and at most this many body paths listed.
 _VALUE_WIDTH = 60
 _MAX_PATHS_SHOWN = 5
 
-_BOUNDARY_PARAM = re.compile(r"""boundary\s*=\s*(?:"([^"]+)"|([^\s;,]+))""", re.IGNORECASE)
-# RFC 2046: a boundary is 1 to 70 characters; the first body line of a multipart body is `--` + it.
-_FIRST_DELIMITER_LINE = re.compile(rb"--([\x21-\x7e][\x20-\x7e]{0,69}?)\r?\n")
-_LEADING_LINE_BREAK = re.compile(rb"\A\r?\n")
-_TRAILING_LINE_BREAK = re.compile(rb"\r?\n\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +73,9 @@ class _Url(NamedTuple):
 
 @lru_cache(maxsize=4096)
 def _normal_url(url: str) -> _Url | str:
-    """The comparable parts of `url`, or the text itself when it does not parse as a URL."""
+    """The comparable parts of `url` after `redact_url` (so a recorded `sig=REAL` and an incoming
+    `sig=REDACTED` are equal), or the redacted text itself when it does not parse as a URL."""
+    url = redact_url(url)
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -122,39 +123,10 @@ def _header_values(headers: Headers, name: str) -> list[str]:
     return [v for key, values in headers.items() if key.lower() == lowered for v in values]
 
 
-def _multipart_boundary(body: bytes, content_type: str) -> bytes | None:
-    if "multipart/" in content_type.lower():
-        found = _BOUNDARY_PARAM.search(content_type)
-        if found:
-            return (found.group(1) or found.group(2)).encode("latin-1", "replace")
-    first_line = _FIRST_DELIMITER_LINE.match(body)
-    if first_line and b"--" + first_line.group(1) + b"--" in body:
-        return first_line.group(1)
-    return None
-
-
-def _multipart_parts(body: bytes, boundary: bytes) -> tuple[tuple[bytes, bytes], ...] | None:
-    """The (header block, content) of each part; None when the body is not framed by `boundary`."""
-    pieces = body.split(b"--" + boundary)
-    if len(pieces) < 2:
-        return None
-    parts: list[tuple[bytes, bytes]] = []
-    for piece in pieces[1:]:
-        if piece.startswith(b"--"):  # the close delimiter; the epilogue after it does not count
-            return tuple(parts)
-        # the line break after the delimiter and the one before the next belong to the framing
-        piece = _LEADING_LINE_BREAK.sub(b"", piece, count=1)
-        piece = _TRAILING_LINE_BREAK.sub(b"", piece, count=1)
-        head, sep, content = piece.partition(b"\r\n\r\n")
-        if not sep:
-            head, sep, content = piece.partition(b"\n\n")
-        if not sep:  # no header block at all: the whole piece is content
-            head, content = b"", piece
-        parts.append((head.replace(b"\r\n", b"\n"), content))
-    return None  # never closed: not a multipart body after all
-
-
 def _parse_body(body: bytes, headers: Headers, ignore_json: tuple[str, ...]) -> _Body:
+    """The comparable form of a body, after the recorder's scrubbing (`redact.scrub_json`,
+    `redact_multipart`, `redact_form_text`): a recorded body that still holds a secret compares
+    equal to the scrubbed incoming one."""
     # JSON first: it is nearly every LLM request, and needs no header lookup (a multipart body
     # starts with its `--` delimiter line, or at least never with `{` or `[`).
     if body.lstrip()[:1] in (b"{", b"["):
@@ -163,14 +135,20 @@ def _parse_body(body: bytes, headers: Headers, ignore_json: tuple[str, ...]) -> 
         except (UnicodeDecodeError, ValueError):
             pass
         else:
+            if may_need_scrub(body):
+                value, _ = scrub_json(value)
             return _Json(jsonpath.remove(value, ignore_json) if ignore_json else value)
     if body:
         content_type = ", ".join(_header_values(headers, "Content-Type"))
         if body.startswith(b"--") or "multipart/" in content_type.lower():
-            boundary = _multipart_boundary(body, content_type)
-            parts = None if boundary is None else _multipart_parts(body, boundary)
+            body = redact_multipart(body, content_type) or body
+            boundary = multipart.boundary(body, content_type)
+            parts = None if boundary is None else multipart.parts(body, boundary)
             if parts is not None:
-                return _Multipart(parts)
+                return _Multipart(tuple((part.head, body[part.start : part.end])
+                                        for part in parts))
+        elif _FORM_CONTENT_TYPE in content_type.lower():
+            return _Raw(redact_form_text(body))
     return _Raw(body)
 
 
@@ -369,8 +347,8 @@ def _describe_body(body: _Body) -> str:
 
 
 def _part_name(head: bytes) -> str:
-    found = re.search(rb'name="([^"]*)"', head)
-    return f' (name="{found.group(1).decode("utf-8", "replace")}")' if found else ""
+    name = multipart.part_name(head)
+    return f' (name="{name}")' if name is not None else ""
 
 
 def _body_differences(request: _Body, recorded: _Body) -> list[str]:
@@ -430,7 +408,7 @@ def _url_differences(request: _Url | str, recorded: _Url | str) -> tuple[list[st
             theirs = [v for n, v in recorded.query if n == name]
             if mine == theirs:
                 continue
-            if name.lower() in SECRET_QUERY_PARAMS:  # the caller forgot to redact: still show none
+            if is_secret_query_param(name):  # redacted on both sides; never show one anyway
                 query.append(f"query {name}: the (secret) values differ")
             else:
                 query.append(f"query {name}: {_show_values(mine)} != {_show_values(theirs)}")

@@ -4,8 +4,18 @@
   Go's canonical names the way a Go recorder writes them.
 - Query parameters (and form fields) whose name is a known secret keep their name but get the value
   `REDACTED`; the rest of the URL stays byte for byte as it was.
-- Configured JSON body paths get the value `"REDACTED"`, in plain JSON bodies and in each
-  `data:` line of a server-sent-events body.
+- JSON bodies (requests and responses, plain or each `data:` line of a server-sent-events body):
+  by default the string value of every key named like a secret (`secret_names.is_secret_field`:
+  `api_key`, `client_secret`, `password`, `access_token` ..., never `max_tokens`) gets
+  `"REDACTED"`, and every URL inside any other string has its secret query values replaced
+  (`scrub_json`); configured JSON body paths get `"REDACTED"` too. A changed JSON document is
+  saved compact (`{"a":1}`); an unchanged one keeps its bytes.
+- `multipart/form-data` request parts named like a secret (`api_key`, `password`, `key` ...) get
+  the content `REDACTED`, framing and other parts byte for byte; url-encoded form fields follow
+  the query rule.
+
+The names live in `secret_names`; `matching` applies the same scrubbing to both sides of a
+comparison, so a recording made before a rule existed still replays.
 
 Redacting is idempotent (twice gives the same as once) and never modifies its input.
 """
@@ -14,48 +24,34 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus
 
-from . import jsonpath
+from . import jsonpath, multipart
 from .cassette import Chunk, Headers, Request, Response, canonical_header_name
+from .secret_names import (
+    REDACTED,
+    SECRET_QUERY_PARAMS,
+    is_secret_field,
+    is_secret_query_param,
+    may_name_secret_field,
+)
+
+__all__ = [
+    "DEFAULT_KEEP_HEADERS",
+    "REDACTED",
+    "SECRET_QUERY_PARAMS",
+    "Redactor",
+    "may_need_scrub",
+    "redact_form_text",
+    "redact_multipart",
+    "redact_url",
+    "scrub_json",
+    "urls_in_text",
+]
 
 DEFAULT_KEEP_HEADERS: tuple[str, ...] = ("Accept", "Content-Type", "User-Agent")
-
-REDACTED = "REDACTED"
-
-SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
-    {
-        "key",
-        "api-key",
-        "api_key",
-        "apikey",
-        "x-api-key",
-        "x-goog-api-key",
-        "subscription-key",
-        "ocp-apim-subscription-key",
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "session_token",
-        "token",
-        "auth",
-        "authorization",
-        "bearer",
-        "jwt",
-        "sig",
-        "signature",
-        "secret",
-        "client_secret",
-        "private_key",
-        "password",
-        "passwd",
-        "code",
-        "x-amz-signature",
-        "x-amz-credential",
-        "x-amz-security-token",
-    }
-)
 
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _EVENT_STREAM_CONTENT_TYPE = "text/event-stream"
@@ -67,9 +63,14 @@ def _redact_query(query: str) -> str:
     parts = query.split("&")
     for i, part in enumerate(parts):
         name, eq, value = part.partition("=")
-        if eq and value != REDACTED and unquote_plus(name).lower() in SECRET_QUERY_PARAMS:
+        if eq and value != REDACTED and is_secret_query_param(unquote_plus(name)):
             parts[i] = f"{name}={REDACTED}"
     return "&".join(parts)
+
+
+def redact_form_text(body: bytes) -> bytes:
+    """An `application/x-www-form-urlencoded` body with the values of secret fields replaced."""
+    return _redact_query(body.decode("latin-1")).encode("latin-1")
 
 
 def _redact_userinfo(url: str) -> str:
@@ -106,9 +107,97 @@ def redact_url(url: str) -> str:
     return f"{url[: query_start + 1]}{_redact_query(query)}{url[query_end:]}"
 
 
+# A URL inside free text (a JSON string): a scheme, `://`, and everything up to white space or a
+# quote or angle bracket (where prose or markup around a link ends).
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+
+
+def urls_in_text(text: str) -> list[str]:
+    """The URLs in `text` (`scheme://...` up to white space, a quote or `<` `>`)."""
+    if "://" not in text:
+        return []
+    return _URL_IN_TEXT.findall(text)
+
+
+def _redact_text_urls(text: str) -> str:
+    if "://" not in text or ("?" not in text and "@" not in text):
+        return text
+    return _URL_IN_TEXT.sub(lambda found: redact_url(found.group(0)), text)
+
+
+def scrub_json(value: object) -> tuple[object, bool]:
+    """`value` (decoded JSON) with every secret scrubbed, and whether anything changed.
+
+    Scrubbed: the non-empty string value of an object key for which `is_secret_field` holds
+    (nested at any depth, in lists too) becomes `"REDACTED"`; in every other string, each URL gets
+    `redact_url` (secret query values and a userinfo password). Numbers, booleans, null, objects
+    and lists under a secret key are left as they are. `value` is not modified: changed containers
+    are copies, unchanged ones are shared.
+    """
+    if isinstance(value, str):
+        new = _redact_text_urls(value)
+        return new, new != value
+    if isinstance(value, dict):
+        result: dict[object, object] | None = None
+        for key, item in value.items():
+            if isinstance(item, str) and item and item != REDACTED and is_secret_field(key):
+                new_item: object = REDACTED
+            elif isinstance(item, (str, dict, list)):
+                new_item, changed = scrub_json(item)
+                if not changed:
+                    continue
+            else:
+                continue
+            if result is None:
+                result = dict(value)
+            result[key] = new_item
+        return (value, False) if result is None else (result, True)
+    if isinstance(value, list):
+        items: list[object] | None = None
+        for index, item in enumerate(value):
+            if isinstance(item, (str, dict, list)):
+                new_item, changed = scrub_json(item)
+                if changed:
+                    if items is None:
+                        items = list(value)
+                    items[index] = new_item
+        return (value, False) if items is None else (items, True)
+    return value, False
+
+
+def may_need_scrub(text: bytes) -> bool:
+    """False only when `scrub_json` certainly changes nothing in the JSON document `text`: no
+    `://` (so no URL) and no key that can be a secret field (`may_name_secret_field`)."""
+    return b"://" in text or may_name_secret_field(text)
+
+
+def redact_multipart(body: bytes, content_type: str) -> bytes | None:
+    """A multipart body whose parts named like secrets (`is_secret_field` or a secret query
+    parameter name) have the content `REDACTED` (framing kept byte for byte); None if unchanged
+    or not multipart."""
+    boundary = multipart.boundary(body, content_type)
+    found = None if boundary is None else multipart.parts(body, boundary)
+    if not found:
+        return None
+    out: list[bytes] = []
+    last = 0
+    for part in found:
+        name = multipart.part_name(part.head)
+        content = body[part.start : part.end]
+        if name is None or content in (b"", REDACTED.encode()):
+            continue
+        if is_secret_field(name) or is_secret_query_param(name):
+            out += [body[last : part.start], REDACTED.encode()]
+            last = part.end
+    if not out:
+        return None
+    out.append(body[last:])
+    return b"".join(out)
+
+
 def _redact_form(form: Headers) -> Headers:
     return {
-        name: [REDACTED] * len(values) if name.lower() in SECRET_QUERY_PARAMS else list(values)
+        name: [REDACTED] * len(values) if is_secret_query_param(name) else list(values)
         for name, values in form.items()
     }
 
@@ -199,11 +288,15 @@ class Redactor:
         """A redacted copy of `req`."""
         body = req.body
         content_length = req.content_length
-        content_type = _header_value(req.headers, "Content-Type").lower()
-        if _FORM_CONTENT_TYPE in content_type:
-            body = _redact_query(body.decode("latin-1")).encode("latin-1")
-        elif self.json_paths and _looks_like_json(body):
+        content_type = _header_value(req.headers, "Content-Type")
+        if _FORM_CONTENT_TYPE in content_type.lower():
+            body = redact_form_text(body)
+        elif _looks_like_json(body):
             new_body = self._json_value(body)
+            if new_body is not None:
+                body = new_body
+        elif body.startswith(b"--") or "multipart/" in content_type.lower():
+            new_body = redact_multipart(body, content_type)
             if new_body is not None:
                 body = new_body
         if content_length == len(req.body):
@@ -225,7 +318,7 @@ class Redactor:
         """A redacted copy of `resp`."""
         body = resp.body
         edits: list[_Edit] = []
-        if self.json_paths and body:
+        if body:
             content_type = _header_value(resp.headers, "Content-Type").lower()
             if _EVENT_STREAM_CONTENT_TYPE in content_type:
                 body, edits = self._event_stream_body(body)
@@ -256,13 +349,21 @@ class Redactor:
         )
 
     def _json_value(self, text: bytes) -> bytes | None:
-        """`text` (one JSON document) re-serialized with the paths redacted; None if unchanged."""
+        """`text` (one JSON document) re-serialized with the paths and the secret fields redacted
+        (`scrub_json`); None if unchanged (then it keeps its own bytes)."""
+        if not self.json_paths and not may_need_scrub(text):
+            return None  # the common body: nothing to look for, so not even parsed
         try:
             value = json.loads(text)
         except (UnicodeDecodeError, ValueError):
             return None
-        new_value, changed = jsonpath.replace(value, self.json_paths, REDACTED)
-        return _compact_json(new_value) if changed else None
+        changed = False
+        if self.json_paths:
+            value, changed = jsonpath.replace(value, self.json_paths, REDACTED)
+        scrubbed = False
+        if may_need_scrub(text):
+            value, scrubbed = scrub_json(value)
+        return _compact_json(value) if changed or scrubbed else None
 
     def _event_stream_body(self, body: bytes) -> tuple[bytes, list[_Edit]]:
         """The SSE body with each JSON `data:` line redacted; framing kept byte for byte."""
