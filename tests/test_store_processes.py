@@ -71,13 +71,13 @@ from llmvcr.store import CassetteStore
 root, pause_at, pad = sys.argv[1], int(sys.argv[2]), "x" * int(sys.argv[3])
 replace, renames = os.replace, 0
 
-def paused_replace(src, dst):
+def paused_replace(src, dst, **dir_fds):
     global renames
     renames += 1
     if renames == pause_at:
         print("paused", flush=True)
         time.sleep(600)
-    replace(src, dst)
+    replace(src, dst, **dir_fds)
 
 os.replace = paused_replace
 store = CassetteStore(root)
@@ -104,9 +104,11 @@ class Child:
         ready, _, _ = select.select([self.stdout], [], [], timeout)
         line = self.stdout.readline() if ready else b""
         if not line:
-            self.kill()
+            self.process.send_signal(signal.SIGKILL)
             assert self.process.stderr is not None
-            raise AssertionError(f"child said nothing: {self.process.stderr.read().decode()}")
+            said = self.process.stderr.read().decode()
+            self.kill()
+            raise AssertionError(f"child said nothing: {said}")
         return line.decode().strip()
 
     def kill(self) -> None:

@@ -8,7 +8,10 @@ left alone (no JSON paths are configured here); `llm-vcr check` finds keys in bo
 A file with nothing to redact is not touched (not even rewritten: a second run changes nothing and
 leaves the mtime as it was). A changed file is written in its own layout (indent, key shape)
 through a temp file in its folder, fsynced, then renamed over it, so a reader sees the old file or
-the new one. What was removed is printed by name, never by value (one line per interaction):
+the new one. The read, the redaction and the rename happen under the file's lock
+(`locking.rewrite_cassette`): beside a recording proxy, `redact` waits its turn, and the proxy's
+interactions land before the redaction (and get redacted) or after it, never lost.
+What was removed is printed by name, never by value (one line per interaction):
 
     cassettes/x.yaml: interaction 0: removed request header Authorization; redacted query
     parameter key
@@ -36,9 +39,9 @@ from .cassette import (
     dumps,
     loads,
 )
+from .locking import rewrite_cassette
 from .paths import cassette_files
 from .redact import Redactor
-from .store import write_atomically
 
 
 def _changed_params(before: str, after: str) -> list[str]:
@@ -127,21 +130,19 @@ def redact_cassette(cassette: Cassette, redactor: Redactor | None = None
 def redact_file(path: Path, redactor: Redactor | None = None) -> list[tuple[int, list[str]]]:
     """Redact one cassette file in place (only written when something changed); what changed.
 
-    Raises CassetteError for a file that does not load or that changed on disk meanwhile, and
-    OSError when it cannot be written.
+    Holds the file's lock from the read to the rename, so a proxy appending meanwhile waits and
+    loses nothing. Raises CassetteError for a file that does not load (or that a writer ignoring
+    the lock keeps changing), and OSError when it cannot be read or written.
     """
     name = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CassetteError(f"cannot read the cassette: {e.strerror or e}", name) from None
-    cassette, report = redact_cassette(loads(data, name), redactor)
-    if not report:
-        return []
-    new_data = dumps(cassette)
-    if path.read_bytes() != data:  # a proxy appended meanwhile: do not lose its interactions
-        raise CassetteError("changed on disk while being redacted; run again", name)
-    write_atomically(path, [new_data], mode_from=True)
+    report: list[tuple[int, list[str]]] = []
+
+    def change(data: bytes) -> bytes | None:
+        nonlocal report
+        cassette, report = redact_cassette(loads(data, name), redactor)
+        return dumps(cassette) if report else None
+
+    rewrite_cassette(path, change)
     return report
 
 
@@ -167,7 +168,7 @@ def redact_paths(paths: Sequence[str], out: TextIO = sys.stdout, err: TextIO | N
             status, failed = 1, failed + 1
             continue
         except OSError as e:
-            err.write(f"llm-vcr: {path}: cannot write the cassette: {e.strerror or e}\n")
+            err.write(f"llm-vcr: {path}: cannot rewrite the cassette: {e.strerror or e}\n")
             status, failed = 1, failed + 1
             continue
         if report:

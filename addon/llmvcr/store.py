@@ -1,26 +1,33 @@
-"""Cassette files on disk: names, lazy loading, reload on change, atomic and locked appends.
+"""Cassette files on disk: names, lazy loading, reload on change, atomic and locked writes.
 
-Pure Python (no mitmproxy). One `CassetteStore` serves one cassette folder (`vcr_dir`). Several
-threads of one process and several processes (proxies, test runners) may share a folder:
+Pure Python (no mitmproxy). One `CassetteStore` serves one cassette folder (`vcr_dir`, its root).
+Several threads of one process and several processes (proxies, test runners, the `llm-vcr` tools)
+may share a folder:
 
 - Reads never lock. Every write goes to a hidden temp file in the cassette's own folder
   (`.<name>.yaml.<pid>.tmp`), is fsynced and renamed over the cassette, so a reader (or a process
   killed at any moment) sees the old file or the new one, never half of one.
-- Writes take a per-cassette `flock` on `<root>/.llm-vcr/locks/<sha1>.lock` and re-read the file
-  under it, so appends from several processes all land. The kernel drops the lock when its process
-  dies: there are no stale locks. `.llm-vcr/` is private state; the store puts a `.gitignore` in it
-  so git leaves it alone (adding `.llm-vcr/` to the project's own `.gitignore` does the same).
+- Every append is a locked read-modify-write (`locking.lock_cassette`, the one the `llm-vcr`
+  tools take too): a `flock` on `<root>/.llm-vcr/locks/<sha1>.lock` held from the read to the
+  rename, the file re-checked just before the rename, so appends from several processes and the
+  tools' rewrites all land. A store makes `<root>/.llm-vcr/` (git-ignored by its own file) as soon
+  as it is constructed, so tools beside a proxy find its locks.
 - An append never re-serializes what the file already holds: the new interactions' YAML is added
   after the existing bytes, in the file's own layout, so a go-vcr file keeps its exact bytes.
+- Names never reach outside the root. A name is resolved (symbolic links followed) and checked to
+  lie beneath the root at every open, and the file is then opened folder by folder from the root
+  without following links (`paths.open_folder_beneath`): a folder swapped for a link after its
+  first use cannot redirect a read or a write. Links that stay inside the root are followed; one
+  leading outside, a link loop, or a name longer than the file system allows (a segment over its
+  NAME_MAX, the whole path over PATH_MAX) raises CassetteNameError, never a bare OSError.
 
-POSIX only (`fcntl`), like mitmproxy's usual homes (Linux, macOS).
+POSIX only (`fcntl`, `dir_fd`), like mitmproxy's usual homes (Linux, macOS).
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import re
 import stat
@@ -34,12 +41,24 @@ from pathlib import Path
 
 from . import cassette
 from .cassette import Cassette, CassetteError, Interaction, Style
+from .locking import (
+    ATTEMPTS,
+    READ_FLAGS,
+    CassetteChangedError,
+    FileKey,
+    LockedCassette,
+    file_key,
+    lock_cassette,
+    lock_file,
+    make_state_dir,
+)
+from .paths import LinkInPath, open_folder_beneath
 
 SUFFIX = ".yaml"
-STATE_DIR = ".llm-vcr"  # private state under the root: lock files (git-ignored by its own file)
 STALE_TEMP_AGE_NS = 3600 * 1_000_000_000  # a temp file untouched this long is abandoned whatever
 # The longest name segment: its temp file `.<segment>.yaml.<pid>.tmp` must fit in NAME_MAX (255).
 MAX_SEGMENT_BYTES = 200
+_TEMP_EXTRA_BYTES = len(".") + len(SUFFIX) + len(".4294967295.tmp")  # temp name beyond segment
 
 _TEMP_NAME = re.compile(r"\.(?P<file>.+\.yaml)\.(?P<pid>[0-9]{1,10})\.tmp")
 # A line at column 0 that is not an entry of a compact (indent 2) `interactions:` sequence.
@@ -48,7 +67,6 @@ _NOT_COMPACT_ENTRY = re.compile(rb"^(?!- | |\n|\Z)", re.MULTILINE)
 _AT_COLUMN_ZERO = re.compile(rb"^(?! |\n|\Z)", re.MULTILINE)
 _INTERACTIONS_KEY = b"interactions:\n"
 
-FileKey = tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino): "has this file changed?"
 
 
 class CassetteNameError(ValueError):
@@ -66,7 +84,8 @@ def validate_name(name: str) -> str:
     A name is a relative path of `/`-separated segments (nested folders are fine). Rejected: an
     empty name, an absolute one, `..`, an empty segment (`a//b`, a trailing `/`), a segment that
     starts with `.` (hidden files are the store's own: temp files, `.llm-vcr/`), a backslash, NUL
-    or any other control character, and a segment too long for a file name.
+    or any other control character, text that is not valid Unicode (lone surrogates), and a
+    segment too long for a file name.
     """
     if not isinstance(name, str):
         raise CassetteNameError(repr(name), "a cassette name must be a string")
@@ -81,6 +100,10 @@ def validate_name(name: str) -> str:
         raise CassetteNameError(name, "'\\' is not allowed (use '/' for folders)")
     if bare.startswith("/"):
         raise CassetteNameError(name, "an absolute path is not allowed")
+    try:
+        bare.encode()
+    except UnicodeEncodeError:
+        raise CassetteNameError(name, "the name is not valid Unicode text") from None
     for segment in bare.split("/"):
         if segment == "..":
             raise CassetteNameError(name, "'..' is not allowed")
@@ -117,6 +140,8 @@ class CassetteStore:
     Loads are lazy and cached per file version; appends are blocking (run them in a thread) and
     safe against other threads and processes. The cassettes that `load` returns are shared between
     callers: treat them as read-only (an append makes a new Cassette and leaves old ones alone).
+    Constructing a store makes the root and its `.llm-vcr/` (quietly skipped when the folder
+    cannot be written: a read-only store still serves replays).
     """
 
     def __init__(self, root: Path | str, started_at: float | None = None) -> None:
@@ -125,35 +150,110 @@ class CassetteStore:
         self._started_ns = round(self.started_at * 1_000_000_000)
         self._root_prefix = str(self.root).rstrip(os.sep) + os.sep
         self._lock = threading.Lock()  # guards every dict and set below
+        # By the name's path joined to the root (what `cached` stats without resolving links):
+        self._lexical: dict[str, Path] = {}  # names checked, joined (no file system call)
         self._loaded: dict[Path, _Loaded] = {}
-        self._shapes: dict[Path, _Shape] = {}
         self._first_is_new: dict[Path, bool] = {}
+        # By the file's real path (what appends resolve under the lock):
+        self._shapes: dict[Path, _Shape] = {}
         self._written: set[Path] = set()  # files this store wrote (its own writes are never old)
         self._write_locks: dict[Path, threading.Lock] = {}
-        self._paths: dict[str, Path] = {}  # path_for's answers (realpath costs a stat per part)
+        with suppress(OSError):
+            make_state_dir(self.root)  # so tools beside this store find it (and its locks)
+        self._segment_max, self._path_max = _limits(self.root)
         self._remove_stale_temp_files()
 
     # names and paths
 
-    def path_for(self, name: str) -> Path:
-        """The cassette's file (symbolic links resolved); CassetteNameError for a bad name or one
-        that resolves outside the root."""
-        known = self._paths.get(name)
+    def _joined(self, name: str) -> Path:
+        """The name checked and joined to the root, links not resolved (cached: no file system
+        call). CassetteNameError for a bad name or one too long for this file system."""
+        known = self._lexical.get(name)
         if known is not None:
             return known
         bare = validate_name(name)
-        path = os.path.realpath(os.path.join(self.root, bare + SUFFIX))
-        if not path.startswith(self._root_prefix):
-            raise CassetteNameError(name, f"it resolves outside the cassette folder {self.root}")
-        self._paths[name] = result = Path(path)
+        if max(len(segment.encode()) for segment in bare.split("/")) > self._segment_max:
+            raise CassetteNameError(
+                name, f"a segment is longer than this file system allows ({self._segment_max} "
+                "bytes)"
+            )
+        path = os.path.join(self.root, bare + SUFFIX)
+        if len(os.fsencode(path)) >= self._path_max:
+            raise CassetteNameError(
+                name, f"the file's path would be {len(os.fsencode(path))} bytes, longer than "
+                f"this file system allows ({self._path_max - 1})"
+            )
+        with self._lock:
+            self._lexical[name] = result = Path(path)
         return result
+
+    def _resolve(self, name: str) -> Path:
+        """The cassette's real path, resolved now (links followed) and checked beneath the root."""
+        real = os.path.realpath(self._joined(name))
+        if not real.startswith(self._root_prefix):
+            raise CassetteNameError(name, f"it resolves outside the cassette folder {self.root}")
+        return Path(real)
+
+    def path_for(self, name: str) -> Path:
+        """The cassette's file (symbolic links resolved, now); CassetteNameError for a bad name or
+        one that resolves outside the root."""
+        return self._resolve(name)
+
+    def names(self) -> list[str]:
+        """Every cassette name in the store, sorted, without `.yaml`: the `*.yaml` files beneath
+        the root whose path is a valid name (hidden files and folders, such as temp files,
+        `.llm-vcr/` and `.git/`, hold none). Folders reached through a symbolic link are not
+        entered (they would list files twice, or files outside); a linked file is listed when it
+        resolves beneath the root."""
+        found: list[str] = []
+        folders = [""]
+        while folders:
+            folder = folders.pop()
+            try:
+                entries = os.scandir(os.path.join(self.root, folder))
+            except OSError:
+                continue
+            with entries:
+                for entry in entries:
+                    relative = f"{folder}{entry.name}"
+                    with suppress(OSError):
+                        if entry.is_dir(follow_symlinks=False):
+                            if not entry.name.startswith("."):
+                                folders.append(relative + "/")
+                        elif entry.name.endswith(SUFFIX) and entry.is_file():
+                            found.append(relative)
+        names = []
+        for relative in found:
+            try:
+                self._resolve(relative)
+            except CassetteNameError:
+                continue
+            names.append(relative.removesuffix(SUFFIX))
+        return sorted(names)
+
+    def _name_error(self, name: str, path: Path, e: OSError) -> Exception:
+        """What an OSError of opening `name` becomes: CassetteNameError when the name is at
+        fault (too long, a link loop), else CassetteError naming the file."""
+        if e.errno == errno.ENAMETOOLONG:
+            return CassetteNameError(name, "the name is longer than the file system allows")
+        if e.errno == errno.ELOOP:
+            return CassetteNameError(name, "a symbolic link on its path loops")
+        return CassetteError(_os_message(e), str(path))
+
+    def _links_keep_changing(self, name: str) -> CassetteNameError:
+        return CassetteNameError(
+            name, "a symbolic link on its path loops, or keeps changing while it is opened"
+        )
 
     def cached(self, name: str) -> Cassette | None:
         """The cassette `load` would return, when that needs no parse: its file is unchanged
-        since it was last parsed (one stat, no read). None: missing, never loaded or changed."""
-        path = self.path_for(name)
+        since it was last parsed (one stat, no read). None: missing, never loaded or changed.
+
+        The stat follows links without checking them: a key (inode, device, mtime, size) equal
+        to the one `load` read beneath the root is that same file, so nothing outside is read."""
+        path = self._joined(name)
         try:
-            key = _key(os.stat(path))
+            key = file_key(os.stat(path))
         except OSError:
             return None
         with self._lock:
@@ -168,42 +268,68 @@ class CassetteStore:
         """The cassette, or None when its file does not exist.
 
         Parsed on first use and cached; parsed again only when the file changed on disk (mtime,
-        size or inode), so a `git pull` is seen on the next call. A broken file raises
+        size, inode), so a `git pull` is seen on the next call. A broken file raises
         CassetteError, and keeps raising the same error without being parsed again until it
-        changes.
+        changes. Every call resolves the name anew and opens the file beneath the root.
         """
-        path = self.path_for(name)
-        try:
-            key = _key(os.stat(path))
-        except (FileNotFoundError, NotADirectoryError):
+        path = self._joined(name)
+        opened = self._open_for_reading(name)
+        if opened is None:
             with self._lock:
                 self._loaded.pop(path, None)
             return None
-        except OSError as e:
-            raise CassetteError(_os_message(e), str(path)) from e
-        with self._lock:
-            known = self._loaded.get(path)
-        if known is None or known.key != key:
-            known = self._parse_file(path)
-            if known is None:
-                return None
+        real, fd = opened
+        with os.fdopen(fd, "rb") as f:
+            key = file_key(os.fstat(fd))
+            with self._lock:
+                known = self._loaded.get(path)
+            if known is None or known.key != key:
+                try:
+                    data = f.read()
+                except OSError as e:
+                    raise CassetteError(_os_message(e), str(real)) from e
+                known = self._parse_bytes(path, real, key, data)
         if known.error is not None:
             raise _fresh(known.error)
         return known.cassette
 
-    def _parse_file(self, path: Path) -> _Loaded | None:
-        """Read and parse the file, caching the outcome under the version actually read."""
-        try:
-            key, data = _read(path)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as e:
-            raise CassetteError(_os_message(e), str(path)) from e
-        return self._parse_bytes(path, key, data)
+    def _open_for_reading(self, name: str) -> tuple[Path, int] | None:
+        """The real path and an open descriptor of the cassette's regular file, reached beneath
+        the root without following links; None when it does not exist."""
+        for _ in range(ATTEMPTS):
+            real = self._resolve(name)
+            parts = real.relative_to(self.root).parts
+            try:
+                folder = open_folder_beneath(self.root, parts[:-1], create=False)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            except LinkInPath:
+                continue  # a folder became a link since `_resolve`: resolve again
+            except OSError as e:
+                raise self._name_error(name, real, e) from e
+            try:
+                fd = os.open(parts[-1], READ_FLAGS, dir_fd=folder)
+            except FileNotFoundError:
+                return None
+            except OSError as e:
+                if e.errno == errno.ELOOP:
+                    continue
+                raise self._name_error(name, real, e) from e
+            finally:
+                os.close(folder)
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                os.close(fd)
+                raise CassetteError(
+                    os.strerror(errno.EISDIR) if stat.S_ISDIR(mode) else "not a regular file",
+                    str(real),
+                )
+            return real, fd
+        raise self._links_keep_changing(name)
 
-    def _parse_bytes(self, path: Path, key: FileKey, data: bytes) -> _Loaded:
+    def _parse_bytes(self, path: Path, real: Path, key: FileKey, data: bytes) -> _Loaded:
         try:
-            loaded = _Loaded(key, cassette.loads(data, str(path)), None)
+            loaded = _Loaded(key, cassette.loads(data, str(real)), None)
         except CassetteError as e:
             loaded = _Loaded(key, None, e)
         with self._lock:
@@ -218,7 +344,7 @@ class CassetteStore:
         cassette that someone else changes meanwhile does not turn new halfway through a run; a
         file found missing later makes the cassette new from then on.
         """
-        path = self.path_for(name)
+        path = self._joined(name)
         with self._lock:
             known = self._first_is_new.get(path)
         if known is True:
@@ -227,6 +353,10 @@ class CassetteStore:
             mtime_ns: int | None = os.stat(path).st_mtime_ns
         except (FileNotFoundError, NotADirectoryError):
             mtime_ns = None
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENAMETOOLONG):
+                raise self._name_error(name, path, e) from e
+            raise
         return self._remember_is_new(path, mtime_ns)
 
     def _remember_is_new(self, path: Path, mtime_ns: int | None) -> bool:
@@ -242,31 +372,50 @@ class CassetteStore:
     def append(self, name: str, items: Sequence[Interaction], replace_old: bool = False) -> None:
         """Add `items` at the end of the cassette, creating it (and its folders) when missing.
 
-        Blocking: call it from a worker thread. Holds the cassette's cross-process lock, re-reads
-        the file under it and writes existing bytes + the new interactions' YAML (in the file's
-        layout, ids continuing) to a temp file, fsyncs it and renames it over the cassette. With
-        `replace_old` (mode `record`) a file last written before this store started, and not by
-        this store, is started afresh instead. Raises CassetteError, leaving the file as it is,
-        when the existing file is broken or laid out so that it cannot be extended by appending.
-        Nothing to add: nothing is written.
+        Blocking: call it from a worker thread. Under `lock_cassette` (the lock every writer of
+        the file takes) it re-reads the file and writes existing bytes + the new interactions'
+        YAML (in the file's layout, ids continuing) to a temp file, fsyncs it and renames it over
+        the cassette. With `replace_old` (mode `record`) a file last written before this store
+        started, and not by this store, is started afresh instead. Raises CassetteError, leaving
+        the file as it is, when the existing file is broken or laid out so that it cannot be
+        extended by appending, CassetteNameError when the name leads outside the root. A file
+        changed by a writer that ignores the lock is read and appended to again. Nothing to add:
+        nothing is written.
         """
-        path = self.path_for(name)
+        path = self._joined(name)
         items = list(items)
         if not items:
             return
-        with self._write_lock(path), self._file_lock(path):
-            self._append_locked(path, items, replace_old)
+        for _ in range(ATTEMPTS):
+            real = self._resolve(name)
+            try:
+                with (
+                    self._write_lock(real),
+                    lock_cassette(real, self.root, make_folders=True) as file,
+                ):
+                    self._append_locked(path, file, items, replace_old)
+                return
+            except (LinkInPath, CassetteChangedError):
+                continue
+            except OSError as e:
+                if e.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+                    raise self._name_error(name, real, e) from e
+                raise
+        raise self._links_keep_changing(name)
 
-    def _append_locked(self, path: Path, items: list[Interaction], replace_old: bool) -> None:
+    def _append_locked(
+        self, path: Path, file: LockedCassette, items: list[Interaction], replace_old: bool
+    ) -> None:
+        real = file.path
         try:
-            old_key: FileKey | None
-            old_key, data = _read(path)
+            data = file.read()
         except FileNotFoundError:
-            old_key, data = None, b""
+            data = b""
         except OSError as e:
-            raise CassetteError(_os_message(e), str(path)) from e
+            raise CassetteError(_os_message(e), str(real)) from e
+        old_key = file.key
         with self._lock:
-            ours = path in self._written
+            ours = real in self._written
         self._remember_is_new(path, None if old_key is None else old_key[0])
 
         fresh = old_key is None or (replace_old and old_key[0] < self._started_ns and not ours)
@@ -275,27 +424,27 @@ class CassetteStore:
             data = cassette.dumps(Cassette([], style))
         else:
             assert old_key is not None
-            shape = self._shape_of(path, old_key, data)
+            shape = self._shape_of(path, real, old_key, data)
             style, count = shape.style, shape.count
         added = cassette.dump_interactions(items, style, count)
-        new_key = write_atomically(path, (_open_list(data), added), mode_from=not fresh)
+        new_key = file.replace((_open_list(data), added), mode_from=not fresh)
 
         with self._lock:
-            self._written.add(path)
-            self._shapes[path] = _Shape(new_key, style, count + len(items))
+            self._written.add(real)
+            self._shapes[real] = _Shape(new_key, style, count + len(items))
         self._extend_loaded(path, None if fresh else old_key, new_key, style, added)
 
-    def _shape_of(self, path: Path, key: FileKey, data: bytes) -> _Shape:
+    def _shape_of(self, path: Path, real: Path, key: FileKey, data: bytes) -> _Shape:
         """Layout and interaction count of the file's bytes `data`: from the cache when the file
         is the one this store last wrote or loaded, else by parsing it (and checking that
         appending to its bytes is safe)."""
         with self._lock:
-            shape = self._shapes.get(path)
+            shape = self._shapes.get(real)
             loaded = self._loaded.get(path)
         if shape is not None and shape.key == key:
             return shape
         if loaded is None or loaded.key != key:
-            loaded = self._parse_bytes(path, key, data)
+            loaded = self._parse_bytes(path, real, key, data)
         if loaded.error is not None:
             raise _fresh(loaded.error)
         assert loaded.cassette is not None
@@ -305,11 +454,11 @@ class CassetteStore:
             raise CassetteError(
                 f"cannot add interactions to this file: {reason}; "
                 "re-save it in go-vcr's layout (llm-vcr fmt) first",
-                str(path),
+                str(real),
             )
         shape = _Shape(key, style, count)
         with self._lock:
-            self._shapes[path] = shape
+            self._shapes[real] = shape
         return shape
 
     def _extend_loaded(
@@ -335,7 +484,7 @@ class CassetteStore:
             parsed = cassette.loads(_open_list(cassette.dumps(Cassette([], style))) + added)
         except CassetteError:
             return  # the next load reports it, with the whole file's line numbers
-        if before is not None and before.cassette is not None and old_key is not None:
+        if old_key is not None:
             result = Cassette(before.cassette.interactions + parsed.interactions, style)
         else:
             result = Cassette(parsed.interactions, style)
@@ -343,44 +492,13 @@ class CassetteStore:
             self._loaded[path] = _Loaded(new_key, result, None)
 
     @contextmanager
-    def _write_lock(self, path: Path) -> Iterator[None]:
+    def _write_lock(self, real: Path) -> Iterator[None]:
         """This process's lock on one cassette (the file lock alone would make threads spin on
         open lock files; this keeps them queued in memory)."""
         with self._lock:
-            lock = self._write_locks.setdefault(path, threading.Lock())
+            lock = self._write_locks.setdefault(real, threading.Lock())
         with lock:
             yield
-
-    @contextmanager
-    def _file_lock(self, path: Path) -> Iterator[None]:
-        """The cross-process lock on one cassette, released when the block ends or the process
-        dies."""
-        lock_path = self._lock_path(path)
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except FileNotFoundError:
-            self._make_state_dir()
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-    def _lock_path(self, path: Path) -> Path:
-        relative = path.relative_to(self.root).as_posix()
-        digest = hashlib.sha1(relative.encode(), usedforsecurity=False).hexdigest()
-        return self.root / STATE_DIR / "locks" / f"{digest}.lock"
-
-    def _make_state_dir(self) -> None:
-        state = self.root / STATE_DIR
-        (state / "locks").mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(state / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            return
-        with os.fdopen(fd, "wb") as f:
-            f.write(b"# llm-vcr's lock files: private state, never committed.\n*\n")
 
     # start-up
 
@@ -421,8 +539,9 @@ class CassetteStore:
         if age_ns > STALE_TEMP_AGE_NS:
             _unlink_quietly(entry.path)
             return
+        relative = cassette_path.relative_to(self.root).as_posix()
         try:
-            fd = os.open(self._lock_path(cassette_path), os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(lock_file(self.root, relative), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             _unlink_quietly(entry.path)  # no lock file: no write ever ran here under this root
             return
@@ -441,15 +560,15 @@ class CassetteStore:
             os.close(fd)  # releases the lock
 
 
-def _key(st: os.stat_result) -> FileKey:
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _read(path: Path) -> tuple[FileKey, bytes]:
-    """The file's bytes and the version key of exactly those bytes."""
-    with open(path, "rb") as f:
-        key = _key(os.fstat(f.fileno()))
-        return key, f.read()
+def _limits(root: Path) -> tuple[int, int]:
+    """The longest name segment and the longest path (PATH_MAX, counting its NUL) that files
+    under `root` may have (POSIX defaults when the file system does not say)."""
+    found = {"PC_NAME_MAX": 255, "PC_PATH_MAX": 4096}
+    for setting in found:
+        with suppress(OSError, ValueError):
+            if (value := os.pathconf(root, setting)) > 0:
+                found[setting] = value
+    return min(MAX_SEGMENT_BYTES, found["PC_NAME_MAX"] - _TEMP_EXTRA_BYTES), found["PC_PATH_MAX"]
 
 
 def _fresh(error: CassetteError) -> CassetteError:
@@ -498,52 +617,6 @@ def _why_not_appendable(data: bytes, style: Style, count: int) -> str | None:
         "`interactions` is not the last key, or its list is not laid out as go-vcr writes it "
         f"(indent {style.indent})"
     )
-
-
-def write_atomically(path: Path, parts: Sequence[bytes], mode_from: bool) -> FileKey:
-    """Replace `path` with `parts` through a fsynced hidden temp file; the new file's key.
-
-    `mode_from`: keep the permission bits of the file being replaced.
-    """
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / f".{path.name}.{os.getpid()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temp, flags, 0o666)
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as f:
-            for part in parts:
-                f.write(part)
-        if mode_from:
-            with suppress(FileNotFoundError):
-                os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
-        os.fsync(fd)
-        key = _key(os.fstat(fd))  # renaming changes neither mtime, size nor inode
-        os.close(fd)
-        fd = -1
-        os.replace(temp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        _unlink_quietly(temp)
-        raise
-    _fsync_folder(folder)
-    return key
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        if e.errno not in (errno.EINVAL, errno.EBADF):  # file systems without directory fsync
-            raise
-    finally:
-        os.close(fd)
 
 
 def process_alive(pid: int) -> bool:
