@@ -1,4 +1,4 @@
-"""cassette.py's fast reader: taken for every file the writer would write (the corpus, the seed,
+"""The cassette fast reader: taken for every file the writer would write (the corpus, the seed,
 random cassettes) with the full reader's result, and never for anything else, so that `loads`
 behaves exactly as the full reader does on every input."""
 
@@ -24,7 +24,11 @@ from llmvcr.cassette import (
     Response,
     Style,
     dumps,
+    fastreader,
+    fullreader,
     loads,
+    reader,
+    scalars,
 )
 from test_cassette_roundtrip import TRICKY, cassettes
 
@@ -35,8 +39,8 @@ def _reference(data: bytes | str) -> Cassette | str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CassetteWarning)
-            loaded = cassette._full_loads(data, "x.yaml")
-            cassette._check_chunks(loaded.interactions, "x.yaml")
+            loaded = fullreader.full_loads(data, "x.yaml")
+            reader.check_chunks(loaded.interactions, "x.yaml")
             return loaded
     except CassetteError as e:
         return str(e)
@@ -56,16 +60,16 @@ def test_fast_reader_reads_every_corpus_file_as_the_full_reader(
     corpus_dir: Path, path: Path
 ) -> None:
     data = path.read_bytes()
-    fast = cassette._fast_loads(data)
+    fast = fastreader.fast_loads(data)
     assert fast is not None
-    assert fast == cassette._full_loads(data, str(path))
+    assert fast == fullreader.full_loads(data, str(path))
 
 
 def test_fast_reader_reads_the_seed_as_the_full_reader() -> None:
     data = SEED.read_bytes()
-    fast = cassette._fast_loads(data)
+    fast = fastreader.fast_loads(data)
     assert fast is not None
-    assert fast == cassette._full_loads(data, str(SEED))
+    assert fast == fullreader.full_loads(data, str(SEED))
     assert loads(data.decode("utf-8")) == fast  # a str goes the same way
 
 
@@ -81,14 +85,14 @@ def _all_keys_simple(c: Cassette) -> bool:
     maps = [m for i in c.interactions for m in (i.request.headers, i.request.form)]
     maps += [m for i in c.interactions for m in (i.request.trailer, i.response.headers)]
     maps += [i.response.trailer for i in c.interactions]
-    return all(cassette._simple_key_text(name) is not None for m in maps for name in m)
+    return all(scalars.simple_key_text(name) is not None for m in maps for name in m)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cassettes().map(_without_extras))
 def test_fast_reader_reads_back_what_dumps_writes(original: Cassette) -> None:
     data = dumps(original)
-    fast = cassette._fast_loads(data)
+    fast = fastreader.fast_loads(data)
     if not _all_keys_simple(original):
         # go-yaml's `? key` form: left to the full reader, which must still agree
         assert fast is None or fast == _reference(data)
@@ -107,7 +111,7 @@ def test_equal_maps_are_loaded_as_one_shared_object() -> None:
         for n in range(3)
     ]
     data = dumps(Cassette(items))
-    loaded = cassette._fast_loads(data)
+    loaded = fastreader.fast_loads(data)
     assert loaded is not None
     assert [i.request.headers for i in loaded.interactions] == [headers] * 3
     first = loaded.interactions[0].request.headers
@@ -119,7 +123,7 @@ def test_equal_maps_are_loaded_as_one_shared_object() -> None:
 def test_chunks_that_do_not_fit_are_dropped_with_a_warning_on_the_fast_path() -> None:
     response = Response(body=b"abcdef", chunks=[Chunk(1_000_000, 2), Chunk(2_000_000, 3)])
     data = dumps(Cassette([Interaction(Request(url="https://x/"), response)]))
-    fast = cassette._fast_loads(data)
+    fast = fastreader.fast_loads(data)
     assert fast is not None and fast.interactions[0].response.chunks is not None
     with pytest.warns(CassetteWarning, match="sizes add up to 5 bytes but the body has 6"):
         loaded = loads(data, "x.yaml")
@@ -183,14 +187,14 @@ def test_fast_reader_gives_up_on_hand_edited_files(name: str) -> None:
     text = HAND_EDITED[name]
     assert text != _seed_text()
     data = text.encode("utf-8")
-    assert cassette._fast_loads(data) is None
+    assert fastreader.fast_loads(data) is None
     assert _loaded(data) == _reference(data)
     assert _loaded(text) == _reference(text)
 
 
 def test_fast_reader_gives_up_on_bytes_that_are_not_utf8() -> None:
     data = _seed_text().replace("Olá", "Ol\udce1").encode("utf-8", "surrogateescape")
-    assert cassette._fast_loads(data) is None
+    assert fastreader.fast_loads(data) is None
     assert _loaded(data) == _reference(data)
     assert "not UTF-8 text" in str(_loaded(data))
 
@@ -198,7 +202,7 @@ def test_fast_reader_gives_up_on_bytes_that_are_not_utf8() -> None:
 def test_empty_cassette_loads_the_same_in_both_layouts() -> None:
     for style in (Style(2, True), Style(4, False)):
         data = dumps(Cassette([], style))
-        fast = cassette._fast_loads(data)
+        fast = fastreader.fast_loads(data)
         assert fast is not None
         assert fast == _reference(data)
 
@@ -209,11 +213,11 @@ def test_empty_cassette_loads_the_same_in_both_layouts() -> None:
 @given(st.text(st.one_of(st.characters(blacklist_categories=("Cs",)), st.sampled_from(TRICKY))))
 def test_double_quoted_escapes_each_character_as_its_definition(s: str) -> None:
     expected = "".join(
-        cassette._escape_char(c) if cassette._NEEDS_ESCAPE.fullmatch(c) else c for c in s
+        scalars.escape_char(c) if scalars.NEEDS_ESCAPE.fullmatch(c) else c for c in s
     )
     if s.startswith("\ufeff"):
-        expected = "".join(map(cassette._escape_char, s))
-    assert cassette._double_quoted(s) == expected
+        expected = "".join(map(scalars.escape_char, s))
+    assert scalars.double_quoted(s) == expected
 
 
 @given(
@@ -223,7 +227,7 @@ def test_double_quoted_escapes_each_character_as_its_definition(s: str) -> None:
     st.sampled_from([2, 6, 8]),
 )
 def test_literal_block_indents_every_non_empty_line(s: str, indent: int) -> None:
-    text = cassette._literal_text(s, indent, 2)
+    text = scalars.literal_text(s, indent, 2)
     body = text.split("\n", 1)[1]
     expected = re.sub(r"^(?=.)", " " * indent, s, flags=re.M)
     assert body == (expected if s.endswith("\n") else expected + "\n")
@@ -244,7 +248,7 @@ def test_literal_block_indents_every_non_empty_line(s: str, indent: int) -> None
 def test_fast_reader_reads_durations_as_go_does(durations: list[int]) -> None:
     items = [Interaction(Request(), Response(duration=ns)) for ns in durations]
     data = dumps(Cassette(items))
-    fast = cassette._fast_loads(data)
+    fast = fastreader.fast_loads(data)
     assert fast is not None
     read = [i.response.duration for i in fast.interactions]
     assert read == durations

@@ -23,6 +23,7 @@ from llmvcr.cassette import (
     dumps,
     loads,
 )
+from support.reference_writer import reference_dumps
 
 STYLES = [Style(2, True), Style(2, False), Style(4, True), Style(4, False)]
 
@@ -33,7 +34,7 @@ def test_corpus_file_round_trips_byte_for_byte(corpus_dir: Path, path: Path) -> 
     loaded = loads(data, str(path))
     assert dumps(loaded) == data
     # the general emitter (the port of go-yaml's) agrees with the fast writer
-    assert cassette._reference_dumps(loaded) == data
+    assert reference_dumps(loaded) == data
 
 
 def test_corpus_has_both_layouts(corpus_dir: Path) -> None:
@@ -167,7 +168,7 @@ def cassettes(draw: st.DrawFn) -> Cassette:
 @given(cassettes())
 def test_dumps_then_loads_gives_the_same_cassette(original: Cassette) -> None:
     data = dumps(original)
-    assert cassette._reference_dumps(original) == data
+    assert reference_dumps(original) == data
     loaded = loads(data)
     assert loaded.interactions == original.interactions
     assert loaded.extra == original.extra

@@ -1,0 +1,62 @@
+"""The go-vcr version-2 cassette: data model, reader and writer. Pure Python (no mitmproxy).
+
+The writer reproduces go-yaml's bytes exactly, so a cassette written by go-vcr loads and saves
+back unchanged; `docs/cassette-format.md` has every rule. The package, one idea per module:
+
+- `model`: the dataclasses (Cassette, Interaction, Request, Response, Chunk, Style) and errors.
+- `fields`: the one table of request and response fields (order, kind, when left out) that the
+  writer, both readers and the append path read.
+- `govalues`: Go's syntax for durations, integers and header names.
+- `keyorder`, `scalars`: go-yaml's map key order; how it writes one scalar.
+- `emitter`: a port of go-yaml's emitter, for unknown keys.
+- `writer`: `dumps`, `dump_interactions`.
+- `fastreader`, `fullreader`: the two reading paths (same results); `reader`: `loads`, `load`.
+- `append`: what a store needs to add interactions to a file's bytes without knowing YAML.
+
+Everything a caller needs is importable from the package itself.
+"""
+
+from .append import append_bytes, appendable, loads_appended, open_list
+from .govalues import canonical_header_name, format_duration, parse_duration
+from .model import (
+    EMPTY_INTERACTIONS_LINE,
+    NEW_FILE_STYLE,
+    Cassette,
+    CassetteError,
+    CassetteWarning,
+    Chunk,
+    Headers,
+    Interaction,
+    PlainText,
+    Request,
+    Response,
+    Style,
+)
+from .reader import load, loads
+from .writer import dump_interactions, dumps
+
+__all__ = [
+    "EMPTY_INTERACTIONS_LINE",
+    "NEW_FILE_STYLE",
+    "Cassette",
+    "CassetteError",
+    "CassetteWarning",
+    "Chunk",
+    "Headers",
+    "Interaction",
+    "PlainText",
+    "Request",
+    "Response",
+    "Style",
+    "append_bytes",
+    "appendable",
+    "canonical_header_name",
+    "dump_interactions",
+    "dumps",
+    "format_duration",
+    "load",
+    "loads",
+    "loads_appended",
+    "open_list",
+    "parse_duration",
+]
