@@ -3,7 +3,9 @@ and no secret is ever echoed."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import re
 from pathlib import Path
 
@@ -228,3 +230,161 @@ def test_damaged_files_give_findings_not_crashes(data: st.DataObject) -> None:
             break
     findings = check_bytes("".join(lines).encode(), "damaged.yaml")
     assert all(f.severity in ("error", "warning") and f.path == "damaged.yaml" for f in findings)
+
+
+# ---- secrets in JSON fields, URLs in JSON strings, multipart parts (issue 11, item 5) ---------
+
+def cassette_text(request_body: str, response_body: str, request_type: str = "application/json",
+                  response_type: str = "application/json") -> str:
+    """One interaction, bodies as literal blocks (one YAML line per body line)."""
+    def block(body: str) -> str:
+        return "|-\n" + "".join(f"      {line}\n" for line in body.split("\n"))
+
+    return (
+        "---\nversion: 2\ninteractions:\n- id: 0\n  request:\n    proto: HTTP/1.1\n"
+        "    proto_major: 1\n    proto_minor: 1\n"
+        f"    content_length: {len(request_body.encode())}\n    host: \"\"\n"
+        f"    body: {block(request_body)}"
+        f"    headers:\n      Content-Type:\n      - {request_type}\n"
+        "    url: https://api.example.com/v1/things\n    method: POST\n  response:\n"
+        "    proto: HTTP/1.1\n    proto_major: 1\n    proto_minor: 1\n"
+        f"    content_length: {len(response_body.encode())}\n"
+        f"    body: {block(response_body)}"
+        f"    headers:\n      Content-Type:\n      - {response_type}\n"
+        "    status: 200 OK\n    code: 200\n    duration: 1ms\n"
+    )
+
+
+PLANTED = {
+    "api_key": "planted-api-key-0001",
+    "aws_secret_access_key": "planted-aws-secret-0002",
+    "client_secret": "planted-client-secret-0003",
+}
+SAS_SIG = "planted%2Bsas%2Bsig0004"
+JSON_REQUEST = json.dumps({
+    "model": "m",
+    "credentials": {"aws_secret_access_key": PLANTED["aws_secret_access_key"]},
+    "api_key": PLANTED["api_key"],
+    "oauth": [{"client_secret": PLANTED["client_secret"]}],
+    "image": {"url": f"https://acct.blob.core.windows.net/c/x.png?sv=2021&sig={SAS_SIG}"},
+    "max_tokens": 10, "prompt_tokens": 3, "cache_tokens": 1, "token_count": "12",
+    "password": "", "refresh_token": "REDACTED", "access_token": 42, "token": "Hi",
+    "signature": "EqQBCkgIARAB", "secret": None,
+}, indent=1)
+CLEAN_RESPONSE = '{"id": "x", "usage": {"prompt_tokens": 3}}'
+
+
+def test_json_secret_fields_are_found_at_their_line_and_never_shown(tmp_path: Path) -> None:
+    text = cassette_text(JSON_REQUEST, CLEAN_RESPONSE)
+    status, output, path = check(tmp_path, text)
+    assert status == 1
+    errors = [line for line in output.splitlines() if ": error: " in line]
+    expected = {
+        f"{path}:{line_of(text, '\"api_key\"')}: error: secret: JSON field api_key in request "
+        "body (20 chars)",
+        f"{path}:{line_of(text, '\"aws_secret_access_key\"')}: error: secret: JSON field "
+        "aws_secret_access_key in request body (23 chars)",
+        f"{path}:{line_of(text, '\"client_secret\"')}: error: secret: JSON field client_secret "
+        "in request body (26 chars)",
+        f"{path}:{line_of(text, '\"url\"')}: error: secret: query parameter sig in a URL in "
+        f"request body ({len(SAS_SIG)} chars)",
+    }
+    assert set(errors) == expected, output
+    for value in [*PLANTED.values(), SAS_SIG, "planted-", "planted%"]:
+        assert value not in output
+
+
+def test_sse_data_lines_in_responses_are_searched(tmp_path: Path) -> None:
+    sse = ('data: {"type":"delta","delta":"hi","max_tokens":5}\n\n'
+           'data: {"session":{"refresh_token":"planted-refresh-0005"}}\n\n'
+           'data: {"image":"https://x.example/a.png?se=1&sig=plantedsig0006"}\n\n'
+           'data: [DONE]')
+    text = cassette_text('{"model": "m"}', sse, response_type="text/event-stream")
+    status, output, path = check(tmp_path, text)
+    assert status == 1
+    assert (f"{path}:{line_of(text, 'refresh_token')}: error: secret: JSON field refresh_token "
+            "in response body (20 chars)") in output
+    assert (f"{path}:{line_of(text, 'plantedsig0006')}: error: secret: query parameter sig in a "
+            "URL in response body (14 chars)") in output
+    assert "planted-refresh" not in output and "plantedsig" not in output
+    assert output.count(": error: ") == 2 and output.endswith("2 errors, 0 warnings\n")
+
+
+def test_multipart_and_url_encoded_form_secrets(tmp_path: Path) -> None:
+    body = ('--b1\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+            '--b1\r\nContent-Disposition: form-data; name="api_key"\r\n\r\nplanted-mp-0007\r\n'
+            '--b1\r\nContent-Disposition: form-data; name="empty_password"\r\n\r\n\r\n'
+            '--b1\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhi\r\n'
+            '--b1--\r\n')
+    text = cassette_text(body, CLEAN_RESPONSE,
+                         request_type="multipart/form-data; boundary=b1")
+    status, output, path = check(tmp_path, text)
+    assert status == 1, output
+    assert (f"{path}:{line_of(text, 'planted-mp-0007')}: error: secret: multipart field api_key "
+            "in request body (15 chars)") in output
+    assert output.count(": error: ") == 1 and "planted-mp" not in output
+
+    form = "grant_type=client_credentials&client_secret=planted-form-0008&scope=all"
+    text = cassette_text(form, CLEAN_RESPONSE, request_type="application/x-www-form-urlencoded")
+    status, output, _ = check(tmp_path, text, "form.yaml")
+    assert status == 1
+    assert "error: secret: form field client_secret in request body (17 chars)" in output
+    assert "planted-form" not in output
+
+
+def test_scrubbed_and_harmless_json_passes(tmp_path: Path) -> None:
+    harmless = json.dumps({"api_key": "REDACTED", "password": "", "max_tokens": 5,
+                           "client_secret": None, "prompt_tokens": 9, "token": "the",
+                           "url": "https://a.example/x?sig=REDACTED&sv=1", "key": "color",
+                           "code": "invalid_api_key", "signature": "EqQBCkgIAR"})
+    status, output, _ = check(tmp_path, cassette_text(harmless, harmless))
+    assert status == 0, output
+    assert output.endswith("0 errors, 0 warnings\n")
+
+
+def test_a_fresh_recording_passes_and_redact_cleans_an_old_file(tmp_path: Path) -> None:
+    """What the recorder saves (`Redactor`) passes check; `llm-vcr redact` (scrub.py, which
+    applies the same Redactor) turns an old file that fails into one that passes."""
+    import subprocess
+    import sys
+
+    from llmvcr.cassette import dumps, loads
+    from llmvcr.redact import Redactor
+    from llmvcr.scrub import redact_cassette
+
+    text = cassette_text(JSON_REQUEST, CLEAN_RESPONSE)
+    old = loads(text.encode(), "old.yaml")
+    fresh = dataclasses.replace(old, interactions=[
+        dataclasses.replace(i, request=Redactor().request(i.request),
+                            response=Redactor().response(i.response))
+        for i in old.interactions])
+    assert check_bytes(dumps(fresh), "fresh.yaml") == []
+    cleaned, report = redact_cassette(old)
+    assert report and check_bytes(dumps(cleaned), "cleaned.yaml") == []
+
+    path = tmp_path / "old.yaml"
+    path.write_text(text, encoding="utf-8")
+    cli = [sys.executable, "-m", "llmvcr.cli"]
+    before = subprocess.run([*cli, "check", str(path)], capture_output=True, text=True)
+    assert before.returncode == 1 and "JSON field api_key" in before.stdout
+    redacted = subprocess.run([*cli, "redact", str(path)], capture_output=True, text=True)
+    assert redacted.returncode == 0, redacted.stderr
+    after = subprocess.run([*cli, "check", str(path)], capture_output=True, text=True)
+    assert after.returncode == 0, after.stdout
+    for run in (before, after):
+        for value in [*PLANTED.values(), SAS_SIG]:
+            assert value not in run.stdout and value not in run.stderr
+    for value in [*PLANTED.values(), SAS_SIG]:
+        assert value not in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.xfail(strict=True, reason="scrub.py (not this helper's file) reports a changed "
+                   "non-form request body by splitting it as a form, so it prints the body")
+def test_redact_output_names_no_json_secret() -> None:
+    from llmvcr.cassette import loads
+    from llmvcr.scrub import redact_cassette
+
+    _, report = redact_cassette(loads(cassette_text(JSON_REQUEST, CLEAN_RESPONSE).encode(), "x"))
+    printed = " ".join(change for _, changes in report for change in changes)
+    for value in [*PLANTED.values(), SAS_SIG]:
+        assert value not in printed

@@ -324,3 +324,84 @@ def test_kept_names_follow_go_canonical_form() -> None:
         "odd name": ["c"],
         "X_y": ["d"],
     }
+
+
+# ---- secret JSON fields, URLs in JSON strings, multipart parts: scrubbed by default ---------
+# (issue 11, item 5: a fresh recording never fails `llm-vcr check`)
+
+NESTED = {
+    "model": "m",
+    "api_key": SECRET,
+    "config": {"aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG", "region": "us-east-1",
+               "clients": [{"client_secret": "cs-123", "name": "a"}]},
+    "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {
+            "url": "https://acct.blob.core.windows.net/c/x.png?sv=2021&sig=abc%2Bdef&se=2030"}},
+        {"type": "text", "text": "see https://example.com/p?key=k123 and https://example.com/q"},
+    ]}],
+    "max_tokens": 50, "prompt_tokens": 12, "password": "", "refresh_token": REDACTED,
+    "token": "Hello", "signature": "EqQBCkgIARAB", "access_token": 12345, "secret": None,
+}
+
+
+def test_request_json_secret_fields_and_urls_are_scrubbed_by_default() -> None:
+    body = json.dumps(NESTED, indent=2).encode()
+    redacted = Redactor().request(make_request(body=body, content_length=len(body)))
+    value = json.loads(redacted.body)
+    assert value["api_key"] == REDACTED
+    assert value["config"]["aws_secret_access_key"] == REDACTED
+    assert value["config"]["region"] == "us-east-1"
+    assert value["config"]["clients"] == [{"client_secret": REDACTED, "name": "a"}]
+    parts = value["messages"][0]["content"]
+    assert parts[0]["image_url"]["url"] == (
+        "https://acct.blob.core.windows.net/c/x.png?sv=2021&sig=REDACTED&se=2030")
+    assert parts[1]["text"] == "see https://example.com/p?key=REDACTED and https://example.com/q"
+    # not secrets: numbers, empty strings, REDACTED, generic names, token counts
+    for name in ("max_tokens", "prompt_tokens", "password", "refresh_token", "token",
+                 "signature", "access_token", "secret"):
+        assert value[name] == NESTED[name], name
+    assert redacted.content_length == len(redacted.body)
+    assert SECRET.encode() not in redacted.body and b"abc%2Bdef" not in redacted.body
+    assert Redactor().request(redacted) == redacted  # idempotent
+
+
+def test_json_without_secrets_keeps_its_bytes() -> None:
+    body = b'{ "model": "m",\n  "max_tokens": 5, "token": "x", "url": "https://a.example/b" }'
+    assert Redactor().request(make_request(body=body, content_length=len(body))).body == body
+
+
+def test_response_json_and_sse_secret_fields_are_scrubbed() -> None:
+    body = b'{"access_token":"ya29.abc","token_type":"Bearer","expires_in":3599}'
+    response = Response(body=body, content_length=len(body),
+                        headers={"Content-Type": ["application/json"]})
+    redacted = Redactor().response(response)
+    assert json.loads(redacted.body) == {"access_token": REDACTED, "token_type": "Bearer",
+                                         "expires_in": 3599}
+    assert redacted.content_length == len(redacted.body)
+    sse = (b'data: {"url":"https://x.example/i.png?sig=SECRETSIG&sp=r"}\n\n'
+           b'data: {"delta":"hi"}\n\ndata: [DONE]\n\n')
+    chunks = [Chunk(1, 60), Chunk(2, len(sse) - 60)]
+    redacted = Redactor().response(Response(body=sse, chunks=chunks, content_length=-1,
+                                            headers={"Content-Type": ["text/event-stream"]}))
+    assert b"SECRETSIG" not in redacted.body
+    assert redacted.body.endswith(b'data: {"delta":"hi"}\n\ndata: [DONE]\n\n')
+    assert sum(c.size for c in redacted.chunks or []) == len(redacted.body)
+
+
+def multipart_body(api_key: bytes) -> bytes:
+    return (b"--XyZ\r\nContent-Disposition: form-data; name=\"api_key\"\r\n\r\n" + api_key
+            + b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"password\""
+            b"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: "
+            b"form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--XyZ--\r\n")
+
+
+def test_multipart_secret_parts_are_scrubbed_keeping_the_framing() -> None:
+    body = multipart_body(SECRET.encode())
+    request = make_request(body=body, content_length=len(body),
+                           headers={"Content-Type": ["multipart/form-data; boundary=XyZ"]})
+    redacted = Redactor().request(request)
+    assert redacted.body == multipart_body(b"REDACTED")
+    assert redacted.content_length == len(redacted.body)
+    assert Redactor().request(redacted).body == redacted.body
+    # without a Content-Type the boundary comes from the body's first line
+    assert Redactor().request(make_request(body=body, headers={})).body == redacted.body
