@@ -5,41 +5,54 @@ Hooks follow one request through its steps:
 client asked for) -> `request` (answer from the cassette, or send upstream to be recorded) ->
 `responseheaders` (tee the stream) -> `response` (hand the interaction to the writer) -> `done`
 (flush, one summary line per cassette).
+
+Per-flow state lives in the addon (`VCR._flows`, weak by flow), never in `flow.metadata`, which
+mitmproxy serializes into `-w` files. A second addon, `guard.ReplayGuard`, is appended to the end
+of mitmproxy's chain in `running`: it keeps whatever runs after llm-vcr (map_remote,
+modify_headers, upstream proxy mode, other scripts) from sending a replayed flow upstream.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import contextlib
 import difflib
 import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from weakref import WeakKeyDictionary
 
 from mitmproxy import ctx, exceptions, http
 
-from . import jsonpath
+from . import jsonpath, options
 from .cassette import Cassette, CassetteError, Interaction, Request, Response
+from .client_request import (
+    basic_auth_user,
+    decode_user,
+    header_cassette_name,
+    host_port,
+    is_websocket_upgrade,
+    url_of,
+)
+from .guard import OriginalRequest, ReplayGuard, point_at_stream_server, restore_request
 from .hosts import DEFAULT_HOSTS, HostPatterns
 from .matching import MatchOptions, RequestIndex
 from .modes import Mode, needs_newness, plan_for
 from .record import StreamTee, build_request, build_response, stream_finished
-from .redact import DEFAULT_KEEP_HEADERS, Redactor, redact_url
+from .redact import Redactor, redact_url
 from .replay import StreamPlan, StreamServer, parse_latency, reason_phrase, reply_headers
 from .store import CassetteNameError, CassetteStore, validate_name
+from .writer import CassetteWriter, write_summary
 
 log = logging.getLogger("llmvcr")
 
 Identity = tuple[str, str, int, int]
 
 CASSETTE_HEADER = "X-VCR-Cassette"
-METADATA_KEY = "llm-vcr"
 
 
 @dataclass(slots=True)
@@ -56,6 +69,8 @@ class FlowState:
 
     cassette: str
     url: str  # the URL the client asked for (before map_remote), not yet redacted
+    name_error: str | None = None  # why the cassette name the client gave is unusable (400)
+    websocket: bool = False  # an `Upgrade: websocket` request: never recorded or replayed
     request: Request | None = None  # redacted, as it will be stored
     record: bool = False
     replace_old: bool = False
@@ -64,6 +79,7 @@ class FlowState:
     started_wall: float = 0.0  # time.time() at the same moment
     tee: StreamTee | None = None
     timed: bool = False  # answered by the stream server
+    original: OriginalRequest | None = None  # the client's request, while `timed` replaces it
 
 
 @dataclass(slots=True)
@@ -84,45 +100,6 @@ class CassetteSession:
     consumed: Counter[Identity] = field(default_factory=Counter)
 
 
-class CassetteWriter:
-    """Saves recorded interactions off the event loop, one batch per cassette at a time.
-
-    Interactions finished while a cassette's previous write is still running are written together
-    in the next one, so a burst of concurrent streams costs few file rewrites.
-    """
-
-    def __init__(self, store: CassetteStore) -> None:
-        self.store = store
-        self._pending: dict[tuple[str, bool], list[Interaction]] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-
-    def submit(self, name: str, interaction: Interaction, replace_old: bool) -> None:
-        self._pending.setdefault((name, replace_old), []).append(interaction)
-        if name not in self._tasks:
-            self._tasks[name] = asyncio.get_running_loop().create_task(self._drain(name))
-
-    async def _drain(self, name: str) -> None:
-        try:
-            for replace_old in (True, False):
-                while batch := self._pending.pop((name, replace_old), None):
-                    try:
-                        await asyncio.to_thread(self.store.append, name, batch, replace_old)
-                    except (OSError, CassetteError) as e:
-                        path = self.store.path_for(name)
-                        log.error(
-                            "llm-vcr: could not write %d interaction(s) to %s: %s",
-                            len(batch), path, e,
-                        )
-        finally:
-            del self._tasks[name]
-            if any(key[0] == name for key in self._pending):
-                self._tasks[name] = asyncio.get_running_loop().create_task(self._drain(name))
-
-    async def flush(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
-
-
 def error_response(status: int, kind: str, message: str, headers: dict[str, str]) -> http.Response:
     """An error the proxy makes itself: JSON shaped like an OpenAI error, and SDKs never retry."""
     body = json.dumps({"error": {"type": kind, "code": kind, "message": message, "param": None}})
@@ -131,18 +108,6 @@ def error_response(status: int, kind: str, message: str, headers: dict[str, str]
         body.encode(),
         {"Content-Type": "application/json", "x-should-retry": "false", **headers},
     )
-
-
-def basic_auth_user(value: str) -> str | None:
-    """The user name of a `Basic` Proxy-Authorization value, percent-decoded."""
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        user, _, _ = base64.b64decode(token.strip()).decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return unquote(user) or None
 
 
 class VCR:
@@ -159,56 +124,44 @@ class VCR:
         self.latency: float | None = None
         self.stream_server = StreamServer()
         self.sessions: dict[str, CassetteSession] = {}
-        self._connection_users: dict[str, str] = {}
+        # The proxy user name given at CONNECT, per client connection (or why it is unusable).
+        self._connection_users: dict[str, str | CassetteNameError] = {}
         self._proxyauth: str | None = None  # mitmproxy's option, read per request
+        # Per-flow state, here and not in flow.metadata (which `-w` serializes); weak, so a flow
+        # that never reaches `response` or `error` does not stay.
+        self._flows: WeakKeyDictionary[http.HTTPFlow, FlowState] = WeakKeyDictionary()
+        self.guard = ReplayGuard(self._flows.__contains__)
+        self._started = False  # `running` has begun: option errors raise instead of logging
+        self._config_error: str | None = None  # set while the options are invalid: refuse all
 
     # -- options ----------------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
-        loader.add_option(
-            "vcr_mode", str, Mode.RECORD_ONCE.value,
-            "Cassette mode: record_once, replay, record, new_episodes or passthrough.",
-            choices=[m.value for m in Mode],
-        )
-        loader.add_option("vcr_dir", str, "cassettes", "Folder of the cassette store.")
-        loader.add_option(
-            "vcr_cassette", str, "default",
-            "Cassette for requests that pick none (X-VCR-Cassette header or proxy user name).",
-        )
-        loader.add_option(
-            "vcr_hosts", Sequence[str], list(DEFAULT_HOSTS),
-            "Glob patterns of the hosts to record and replay ('*' = every host).",
-        )
-        loader.add_option(
-            "vcr_latency", str, "none",
-            "Replay pace: none, recorded, or a factor of the recorded times like 0.5.",
-        )
-        loader.add_option(
-            "vcr_keep_headers", Sequence[str], list(DEFAULT_KEEP_HEADERS),
-            "Headers saved in cassettes; every other header is dropped.",
-        )
-        loader.add_option(
-            "vcr_ignore_json", Sequence[str], [],
-            "JSON body paths left out of matching (dot paths, * for any key or index).",
-        )
-        loader.add_option(
-            "vcr_redact_json", Sequence[str], [],
-            "JSON body paths whose values are saved as REDACTED (requests and responses).",
-        )
-        loader.add_option(
-            "vcr_match_headers", Sequence[str], [], "Header names that must also match."
-        )
-        loader.add_option(
-            "vcr_reuse", bool, False, "Let a recorded interaction answer more than once."
-        )
-        loader.add_option(
-            "vcr_summary", str, "", "Write a JSON summary per cassette here when mitmproxy stops."
-        )
+        options.declare(loader)
 
     def configure(self, updated: set[str]) -> None:
+        """Apply and check the options. A bad value stops mitmdump at start-up with one log line
+        (mitmproxy would print an OptionsError raised then with a traceback); later, e.g. a
+        `:set` in the console, it raises OptionsError so mitmproxy keeps the old value. While the
+        options are invalid, every request llm-vcr would see is refused (fail closed)."""
+        if self._config_error is not None:
+            updated = set(ctx.options.keys())  # check everything again before serving
+        try:
+            self._configure(updated)
+        except exceptions.OptionsError as e:
+            self._config_error = str(e)
+            if self._started:
+                raise
+            log.error("llm-vcr: %s", e)
+            return
+        self._config_error = None
+
+    def _configure(self, updated: set[str]) -> None:
         opts = ctx.options
+        options.refuse_unknown(opts)
         if "vcr_mode" in updated:
-            self.mode = Mode(opts.vcr_mode)
+            self.mode = options.parse_mode(opts.vcr_mode)
+            self.guard.replay_only = self.mode == Mode.REPLAY
         if "proxyauth" in updated:
             self._proxyauth = opts.proxyauth
         if self.mode != Mode.PASSTHROUGH and opts.connection_strategy != "lazy":
@@ -255,14 +208,30 @@ class VCR:
             self.sessions.clear()
 
     async def running(self) -> None:
+        self._started = True
         await self.stream_server.start()
+        self.guard.stream_port = self.stream_server.port
+        self.install_guard(ctx.master.addons)
+        if self._config_error is not None:
+            return  # logged by configure; mitmdump exits, other tools get refusals
         root = self.store.root if self.store else "?"
         log.info("llm-vcr: %s mode, cassettes in %s", self.mode.value, root)
+
+    def install_guard(self, addons: Any) -> None:
+        """Append the replay guard to the end of mitmproxy's chain, after every addon loaded so
+        far (a reloaded script replaces its predecessor's guard)."""
+        previous = addons.get(ReplayGuard.name)
+        if previous is not None:
+            addons.remove(previous)
+        addons.add(self.guard)
 
     # -- choosing the cassette ----------------------------------------------------------------
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        user = self._proxy_user(flow)
+        try:
+            user: str | CassetteNameError | None = self._proxy_user(flow)
+        except CassetteNameError as e:
+            user = e
         if user:
             self._connection_users[flow.client_conn.id] = user
 
@@ -275,30 +244,64 @@ class VCR:
             # mitmproxy's proxyauth owns the user name (a login); pick cassettes by header then.
             return None
         if "proxyauth" in flow.metadata:
-            return unquote(flow.metadata["proxyauth"][0]) or None
+            return decode_user(flow.metadata["proxyauth"][0])
         value = flow.request.headers.get("Proxy-Authorization")
         return basic_auth_user(value) if value else None
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        header_name = flow.request.headers.pop(CASSETTE_HEADER, None)
-        user = self._proxy_user(flow) or self._connection_users.get(flow.client_conn.id)
-        flow.request.headers.pop("Proxy-Authorization", None)
+        headers = flow.request.headers
+        header_values = headers.get_all(CASSETTE_HEADER)
+        if header_values:
+            del headers[CASSETTE_HEADER]
+        name_error: str | None = None
+        try:
+            header_name = header_cassette_name(header_values)
+        except CassetteNameError as e:
+            header_name, name_error = None, str(e)
+        try:
+            user = self._proxy_user(flow) or self._connection_users.get(flow.client_conn.id)
+        except CassetteNameError as e:
+            user = e
+        headers.pop("Proxy-Authorization", None)
         if self.mode == Mode.PASSTHROUGH or flow.response is not None:
             return
-        if not self.hosts.matches(flow.request.host, flow.request.port):
+        request = flow.request
+        if not self.hosts.matches(request.host, request.port):
             return
-        flow.metadata[METADATA_KEY] = FlowState(
-            cassette=header_name or user or ctx.options.vcr_cassette, url=flow.request.url
+        if isinstance(user, CassetteNameError):
+            if header_name is None and name_error is None:
+                name_error = str(user)
+            user = None
+        self._flows[flow] = FlowState(
+            cassette=header_name or user or ctx.options.vcr_cassette,
+            url=client_url(request),
+            name_error=name_error,
+            # (WebSocket upgrades are GETs: the POSTs of LLM APIs skip the header scan.)
+            websocket=request.method == "GET"
+            and is_websocket_upgrade(headers.get("Upgrade", "")),
         )
 
     # -- answering or sending upstream ----------------------------------------------------------
 
     async def request(self, flow: http.HTTPFlow) -> None:
-        state: FlowState | None = flow.metadata.get(METADATA_KEY)
-        if state is None or flow.response is not None or self.store is None:
+        state = self._flows.get(flow)
+        if state is None:
+            if self.mode is Mode.REPLAY and flow.response is None and flow.live:
+                self._not_recorded_host(flow)
+            return
+        if flow.response is not None or self.store is None:
+            return
+        if self._config_error is not None:
+            flow.response = error_response(
+                500, "vcr_misconfigured", f"llm-vcr is misconfigured: {self._config_error}",
+                {"X-VCR-Error": "misconfigured"},
+            )
             return
         try:
             await self._request(flow, state)
+        except CassetteNameError as e:  # from the store: a symlink out of vcr_dir, a long name
+            state.record = False
+            flow.response = _bad_name(str(e))
         except Exception as e:
             # Never let a bug send a flow upstream that was meant to be replayed.
             log.exception("llm-vcr: internal error for %s", redact_url(state.url))
@@ -308,13 +311,30 @@ class VCR:
                 {"X-VCR-Error": "internal-error"},
             )
 
+    def _not_recorded_host(self, flow: http.HTTPFlow) -> None:
+        """Replay mode, a host outside vcr_hosts: answered here, never looked up or connected."""
+        request = flow.request
+        message = (
+            f"llm-vcr: replay mode: host {host_port(request.host, request.port)} is not "
+            f"recorded (vcr_hosts: "
+            f"{', '.join(self.hosts.patterns) or 'none'}); replay mode sends nothing upstream"
+        )
+        log.warning("%s", message)
+        flow.response = error_response(502, "host_not_recorded", message, {
+            "X-VCR-Error": "host-not-recorded"})
+
     async def _request(self, flow: http.HTTPFlow, state: FlowState) -> None:
         assert self.store is not None
+        if state.name_error is not None:
+            flow.response = _bad_name(state.name_error)
+            return
         try:
             state.cassette = validate_name(state.cassette)
         except CassetteNameError as e:
-            flow.response = error_response(400, "cassette_name_invalid", str(e), {
-                "X-VCR-Error": "bad-cassette-name"})
+            flow.response = _bad_name(str(e))
+            return
+        if state.websocket:
+            self._websocket(flow, state)
             return
         session = self.sessions.setdefault(state.cassette, CassetteSession())
         request = self.redactor.request(
@@ -354,6 +374,22 @@ class VCR:
             flow.request.headers.pop("Accept-Encoding", None)
             state.started_ns = time.monotonic_ns()
             state.started_wall = time.time()
+
+    def _websocket(self, flow: http.HTTPFlow, state: FlowState) -> None:
+        """A WebSocket upgrade is never recorded or replayed: it passes through unrecorded where
+        the mode sends this request upstream, and is refused (no connection) where it does not."""
+        assert self.store is not None
+        plan = plan_for(self.mode, needs_newness(self.mode) and self.store.is_new(state.cassette))
+        if plan.record:
+            del self._flows[flow]  # not ours: mitmproxy proxies the WebSocket as it is
+            return
+        message = (
+            f"llm-vcr: {self.mode.value} mode: WebSocket connections are not recorded, so "
+            f"cassette '{state.cassette}' cannot answer {redact_url(state.url)}"
+        )
+        log.warning("%s", message)
+        flow.response = error_response(501, "websocket_not_recorded", message, {
+            "X-VCR-Error": "websocket-not-recorded"})
 
     def _current(self, name: str, session: CassetteSession) -> LoadedCassette | None:
         """The session's cassette when its file is unchanged (a stat, no parse, no thread);
@@ -410,11 +446,9 @@ class VCR:
         origin = time.monotonic()
         if response.chunks:
             path = self.stream_server.register(StreamPlan(response, origin, self.latency))
-            flow.request.scheme = "http"
-            flow.request.host = "127.0.0.1"
-            flow.request.port = self.stream_server.port
-            flow.request.path = path
-            flow.request.headers.pop("Accept-Encoding", None)
+            # Pointed at the stream server now, and again by the guard after every other addon.
+            state.original = point_at_stream_server(flow, self.stream_server.port, path)
+            self.guard.mark_timed(flow, path)
             state.timed = True
             return
         # No chunk timing (a go-vcr cassette): wait the recorded time to headers, then answer.
@@ -452,7 +486,7 @@ class VCR:
     # -- recording ---------------------------------------------------------------------------------
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        state: FlowState | None = flow.metadata.get(METADATA_KEY)
+        state = self._flows.get(flow)
         if flow.response is None:
             return
         if state is None:
@@ -462,6 +496,14 @@ class VCR:
                 flow.response.stream = True
             return
         if state.timed:
+            if flow.server_conn.address != ("127.0.0.1", self.stream_server.port):
+                # Something redirected it after the guard: the answer is not the cassette's.
+                log.error(
+                    "llm-vcr: a timed replay of %s was sent elsewhere; answer withheld",
+                    redact_url(state.url),
+                )
+                flow.kill()
+                return
             flow.response.stream = True
         elif state.record:
             state.tee = StreamTee(
@@ -470,15 +512,23 @@ class VCR:
             flow.response.stream = state.tee
 
     def response(self, flow: http.HTTPFlow) -> None:
-        state: FlowState | None = flow.metadata.get(METADATA_KEY)
+        state = self._flows.pop(flow, None)
         if state is None:
             return
         shown_url = redact_url(state.url)
         if state.record and state.tee is not None and state.request is not None:
             self._save(flow, state, shown_url)
-        # The dumper prints flow lines after this hook: show the client's URL, without secrets.
-        # (Setting the URL re-parses it: skip that when it is already the one to show.)
-        if flow.request.url != shown_url:
+        self._show_client_request(flow, state, shown_url)
+
+    def _show_client_request(self, flow: http.HTTPFlow, state: FlowState, shown_url: str) -> None:
+        """The dumper prints flow lines after this hook: show the client's request and URL,
+        without secrets in the URL. (Setting the URL re-parses it: skipped when it is already
+        the one to show.)"""
+        if state.original is not None:
+            self.guard.unmark(flow)
+            restore_request(flow, state.original)
+            state.original = None
+        if client_url(flow.request) != shown_url:
             flow.request.url = shown_url
 
     def _save(self, flow: http.HTTPFlow, state: FlowState, shown_url: str) -> None:
@@ -519,7 +569,7 @@ class VCR:
         )
 
     def error(self, flow: http.HTTPFlow) -> None:
-        state: FlowState | None = flow.metadata.get(METADATA_KEY)
+        state = self._flows.pop(flow, None)
         if state is None:
             return
         shown_url = redact_url(state.url)
@@ -530,7 +580,7 @@ class VCR:
         ):
             # The client hung up after the final event (SDKs do): the stream is whole.
             self._save(flow, state, shown_url)
-            flow.request.url = shown_url
+            self._show_client_request(flow, state, shown_url)
             return
         if state.record:
             log.warning(
@@ -538,7 +588,7 @@ class VCR:
                 flow.request.method, shown_url, flow.error.msg if flow.error else "?",
                 state.cassette,
             )
-        flow.request.url = shown_url
+        self._show_client_request(flow, state, shown_url)
 
     # -- shutdown -------------------------------------------------------------------------------
 
@@ -560,7 +610,19 @@ class VCR:
                 name, stats.replayed, stats.recorded, stats.missed, stats.unused,
             )
         if ctx.options.vcr_summary:
-            Path(ctx.options.vcr_summary).write_text(json.dumps({"cassettes": summary}, indent=2))
+            write_summary(Path(ctx.options.vcr_summary), {"cassettes": summary})
+        with contextlib.suppress(exceptions.AddonManagerError):
+            if ctx.master.addons.get(ReplayGuard.name) is self.guard:
+                ctx.master.addons.remove(self.guard)
+
+def client_url(request: http.Request) -> str:
+    """The URL the client asked for, as Go writes it (see `client_request.url_of`)."""
+    return url_of(request.scheme, request.host, request.port, request.path)
+
+
+def _bad_name(message: str) -> http.Response:
+    return error_response(400, "cassette_name_invalid", message, {
+        "X-VCR-Error": "bad-cassette-name"})
 
 
 def _is_event_stream(response: http.Response) -> bool:

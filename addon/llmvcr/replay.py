@@ -85,11 +85,15 @@ class StreamPlan:
 class StreamServer:
     """HTTP/1.1 server on 127.0.0.1 that plays registered `StreamPlan`s at their recorded pace.
 
-    Each plan is reachable once, under an unguessable path; requests for anything else get 404.
+    Each plan is reachable once, under an unguessable path. It accepts only what the proxy itself
+    sends there (see `guard.reassert_stream_server`): `GET <path> HTTP/1.1` with a short head and
+    no body. Anything else gets 400 (malformed) or 404 (an unknown path) and the connection is
+    closed, with no log line: nobody but the proxy has a reason to talk to this port.
     Connections are kept alive, since mitmproxy reuses its upstream connections.
     """
 
     PATH_PREFIX = "/__llm_vcr_stream__/"
+    MAX_HEAD = 8192  # the proxy's requests are a request line and a Host header
 
     def __init__(self) -> None:
         self._plans: dict[str, StreamPlan] = {}
@@ -97,7 +101,9 @@ class StreamServer:
         self.port = 0
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", 0, limit=self.MAX_HEAD
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -117,25 +123,21 @@ class StreamServer:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                path = lines[0].split(" ")[1] if lines[0].count(" ") >= 1 else ""
-                length = 0
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value.strip() or 0)
-                if length:
-                    await reader.readexactly(length)
-                plan = self._plans.pop(path.removeprefix(self.PATH_PREFIX), None)
+                token = parse_stream_request(head, self.PATH_PREFIX)
+                if token is None:
+                    await _refuse(writer, b"400 Bad Request")
+                    return
+                plan = self._plans.pop(token, None)
                 if plan is None:
-                    writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-                    await writer.drain()
-                    continue
+                    await _refuse(writer, b"404 Not Found")
+                    return
                 await self._play(plan, writer)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        except asyncio.LimitOverrunError:
+            await _refuse(writer, b"400 Bad Request")
+        except (asyncio.IncompleteReadError, ConnectionError):
             pass
-        except Exception:
-            log.exception("llm-vcr: timed replay stream failed")
+        except Exception as e:  # never a traceback per request; one line says what broke
+            log.warning("llm-vcr: timed replay stream failed: %s: %s", type(e).__name__, e)
         finally:
             writer.close()
 
@@ -152,6 +154,34 @@ class StreamServer:
             await _sleep_until(plan.origin + at)
             writer.write(data)
             await writer.drain()
+        await writer.drain()
+
+
+def parse_stream_request(head: bytes, prefix: str) -> str | None:
+    """The plan token of a request head the proxy could have sent (`GET <prefix><token>
+    HTTP/1.1`, or 1.0 for such a client, headers without a body); None for anything else."""
+    lines = head[:-4].split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or parts[0] != b"GET" or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
+        return None
+    target = parts[1].decode("latin-1")
+    if not target.startswith(prefix):
+        return None
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip():
+            return None
+        lowered = name.lower()
+        if lowered == b"transfer-encoding" or (
+            lowered == b"content-length" and value.strip() != b"0"
+        ):
+            return None  # the proxy sends no body
+    return target[len(prefix):]
+
+
+async def _refuse(writer: asyncio.StreamWriter, status: bytes) -> None:
+    writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    with contextlib.suppress(ConnectionError):
         await writer.drain()
 
 

@@ -1,0 +1,87 @@
+"""What llm-vcr reads from a client's request before anything else: which cassette it names,
+the URL it asks for, and whether it is a WebSocket upgrade. Pure functions over plain values.
+
+A cassette is named, most specific first, by the `X-VCR-Cassette` header, then by the proxy user
+name (`HTTPS_PROXY=http://<name>@host:port`, percent-encoded), then by the `vcr_cassette` option.
+A name the client gave that cannot be read exactly is refused (CassetteNameError, answered 400)
+rather than silently replaced by another cassette: two `X-VCR-Cassette` headers (mitmproxy would
+join them into `a, b`), a header value or user name that is not UTF-8.
+"""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import unquote
+
+from .store import CassetteNameError
+
+
+def basic_auth_user(value: str) -> str | None:
+    """The user name of a `Basic` Proxy-Authorization value, percent-decoded.
+
+    None when there is no Basic user name; CassetteNameError when it is not UTF-8 (raw or
+    percent-encoded).
+    """
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        raw = base64.b64decode(token.strip())
+    except ValueError:
+        return None
+    try:
+        user = raw.partition(b":")[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise CassetteNameError("<proxy user name>", "it is not valid UTF-8") from None
+    return decode_user(user)
+
+
+def decode_user(user: str) -> str | None:
+    """A percent-encoded proxy user name (None if empty); CassetteNameError when it decodes to
+    bytes that are not UTF-8 (`%ff`)."""
+    try:
+        return unquote(user, errors="strict") or None
+    except UnicodeDecodeError:
+        raise CassetteNameError("<proxy user name>", "it is not valid UTF-8") from None
+
+
+def header_cassette_name(values: list[str]) -> str | None:
+    """The cassette named by a request's X-VCR-Cassette header values (None: no header).
+
+    CassetteNameError for two of them, or for a value that is not UTF-8 (mitmproxy decodes
+    header bytes with surrogate escapes, so such a value holds lone surrogates).
+    """
+    if not values:
+        return None
+    if len(values) > 1:
+        raise CassetteNameError(
+            "<two X-VCR-Cassette headers>", "send exactly one X-VCR-Cassette header"
+        )
+    value = values[0]
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise CassetteNameError("<X-VCR-Cassette header>", "it is not valid UTF-8") from None
+    return value
+
+
+def url_of(scheme: str, host: str, port: int, path: str) -> str:
+    """The URL as Go writes it: an IPv6 literal host in brackets (`https://[::1]:9999/v1`;
+    mitmproxy's `Request.url` leaves them out, and that URL cannot be parsed back), the scheme's
+    default port left out, `path` (with its query) as sent."""
+    if ":" in host:
+        host = f"[{host}]"
+    if (port == 443 and scheme == "https") or (port == 80 and scheme == "http"):
+        return f"{scheme}://{host}{path}"
+    return f"{scheme}://{host}:{port}{path}"
+
+
+def host_port(host: str, port: int) -> str:
+    """`host:port` for messages, an IPv6 literal in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def is_websocket_upgrade(upgrade_header: str) -> bool:
+    """Whether an `Upgrade` header value asks for a WebSocket."""
+    return upgrade_header.strip().lower() == "websocket"

@@ -1,0 +1,75 @@
+"""What the addon writes to disk: recorded interactions (off the event loop, batched per
+cassette) and the shutdown summary (atomically)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .cassette import CassetteError, Interaction
+from .store import CassetteNameError, CassetteStore
+
+log = logging.getLogger("llmvcr")
+
+
+class CassetteWriter:
+    """Saves recorded interactions off the event loop, one batch per cassette at a time.
+
+    Interactions finished while a cassette's previous write is still running are written together
+    in the next one, so a burst of concurrent streams costs few file rewrites.
+    """
+
+    def __init__(self, store: CassetteStore) -> None:
+        self.store = store
+        self._pending: dict[tuple[str, bool], list[Interaction]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def submit(self, name: str, interaction: Interaction, replace_old: bool) -> None:
+        self._pending.setdefault((name, replace_old), []).append(interaction)
+        if name not in self._tasks:
+            self._tasks[name] = asyncio.get_running_loop().create_task(self._drain(name))
+
+    async def _drain(self, name: str) -> None:
+        try:
+            for replace_old in (True, False):
+                while batch := self._pending.pop((name, replace_old), None):
+                    try:
+                        await asyncio.to_thread(self.store.append, name, batch, replace_old)
+                    except (OSError, CassetteError, CassetteNameError) as e:
+                        log.error(
+                            "llm-vcr: could not write %d interaction(s) to cassette '%s': %s",
+                            len(batch), name, e,
+                        )
+        finally:
+            del self._tasks[name]
+            if any(key[0] == name for key in self._pending):
+                self._tasks[name] = asyncio.get_running_loop().create_task(self._drain(name))
+
+    async def flush(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    """Through a temp file in the same folder and a rename: a full or read-only disk leaves
+    the previous file (or none), never a truncated one, and logs one line."""
+    data = (json.dumps(summary, indent=2) + "\n").encode()
+    path = path.expanduser()
+    temp: str | None = None
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 is for the temp file only
+            f.write(data)
+        os.replace(temp, path)
+    except OSError as e:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        log.error("llm-vcr: could not write the summary %s: %s", path, e.strerror or e)
