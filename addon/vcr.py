@@ -1,4 +1,8 @@
-"""mitmproxy entry point: `mitmdump -s addon/vcr.py` (mitmdump puts this folder on sys.path)."""
+"""mitmproxy entry point: `mitmdump -s addon/vcr.py` (mitmdump puts this folder on sys.path).
+
+Two addons, in this order: `VCR` (record and replay) and `OutputGuard` (no secret in mitmdump's
+output, saved flows or log lines; after VCR, so it sees each flow once VCR is done with it).
+"""
 
 import logging
 
@@ -13,5 +17,6 @@ except ImportError:
     addons = []
 else:
     from llmvcr.addon import VCR
+    from llmvcr.output_guard import OutputGuard
 
-    addons = [VCR()]
+    addons = [VCR(), OutputGuard()]
