@@ -284,18 +284,19 @@ class VCR:
     # -- answering or sending upstream ----------------------------------------------------------
 
     async def request(self, flow: http.HTTPFlow) -> None:
+        if self._config_error is not None:  # the mode may be replay: nothing goes anywhere
+            if flow.response is None:
+                flow.response = error_response(
+                    500, "vcr_misconfigured", f"llm-vcr is misconfigured: {self._config_error}",
+                    {"X-VCR-Error": "misconfigured"},
+                )
+            return
         state = self._flows.get(flow)
         if state is None:
             if self.mode is Mode.REPLAY and flow.response is None and flow.live:
                 self._not_recorded_host(flow)
             return
         if flow.response is not None or self.store is None:
-            return
-        if self._config_error is not None:
-            flow.response = error_response(
-                500, "vcr_misconfigured", f"llm-vcr is misconfigured: {self._config_error}",
-                {"X-VCR-Error": "misconfigured"},
-            )
             return
         try:
             await self._request(flow, state)
