@@ -412,6 +412,8 @@ class CassetteStore:
         except FileNotFoundError:
             data = b""
         except OSError as e:
+            if e.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+                raise  # the name's fault: `append` says so
             raise CassetteError(_os_message(e), str(real)) from e
         old_key = file.key
         with self._lock:
