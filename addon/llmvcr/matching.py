@@ -199,22 +199,38 @@ class _KeyMaker:
 # The index
 
 
-class RequestIndex:
-    """The interactions of one cassette, looked up by match key.
+class Usage:
+    """One session's use of one cassette: which interactions it has taken.
 
-    Each key maps to its interactions' positions in file order and a cursor past the used ones, so
-    `take` costs O(1) amortized whatever the cassette's size.
+    The index is shared by every session of the proxy; each session brings its own `Usage`, so
+    identical requests are answered in order within a session and a new session starts from the
+    first. Positions are 0-based in file order (the ids as saved).
     """
 
-    __slots__ = (
-        "_answered",
-        "_consumed",
-        "_cursor",
-        "_interactions",
-        "_keys",
-        "_positions",
-        "options",
-    )
+    __slots__ = ("answered", "consumed", "cursor")
+
+    def __init__(self) -> None:
+        # consumed: no longer answers a non-reusing take; answered: has answered (or was recorded
+        # by this session), which is what `unused` reports.
+        self.consumed: set[int] = set()
+        self.answered: set[int] = set()
+        self.cursor: dict[Hashable, int] = {}  # per match key: how many positions are used up
+
+    def mark(self, position: int) -> None:
+        """Count the interaction at `position` as used, as a take would."""
+        self.consumed.add(position)
+        self.answered.add(position)
+
+
+class RequestIndex:
+    """The interactions of one cassette, looked up by match key, shared by every session.
+
+    Each key maps to its interactions' positions in file order; a session's `Usage` keeps a cursor
+    past its used ones, so `take` costs O(1) amortized whatever the cassette's size. Interactions
+    appended to the file are added at the end (`add`): the index is extended, never rebuilt.
+    """
+
+    __slots__ = ("_interactions", "_keys", "_positions", "options", "shared")
 
     def __init__(
         self, interactions: Sequence[Interaction], options: MatchOptions = MatchOptions()
@@ -223,27 +239,34 @@ class RequestIndex:
         self._keys = _KeyMaker(options)
         self._interactions: list[Interaction] = []
         self._positions: dict[Hashable, list[int]] = {}
-        self._cursor: dict[Hashable, int] = {}
-        # consumed: no longer answers a non-reusing take; answered: has answered (or was recorded
-        # here), which is what `unused` reports.
-        self._consumed: list[bool] = []
-        self._answered: list[bool] = []
+        self.shared = Usage()  # the use of callers that bring none
         for interaction in interactions:
-            self._append(interaction, used=False)
+            self.add(interaction)
 
-    def _append(self, interaction: Interaction, used: bool) -> None:
+    def add(self, interaction: Interaction) -> int:
+        """Add an interaction at the end (one appended to the file); its position."""
         position = len(self._interactions)
         self._interactions.append(interaction)
-        self._consumed.append(used)
-        self._answered.append(used)
         self._positions.setdefault(self._keys.key(interaction.request), []).append(position)
+        return position
 
-    def take(self, request: Request, reuse: bool = False) -> Interaction | None:
-        """The first unused matching interaction in file order, now marked used; None if none.
+    def take(
+        self, request: Request, reuse: bool = False, usage: Usage | None = None
+    ) -> Interaction | None:
+        """The first interaction matching `request` that `usage` has not used, in file order,
+        now marked used; None if none.
 
         With `reuse`, the first matching interaction in file order whether used or not: it is never
         used up (it still counts as answered for `unused`).
         """
+        found = self.take_position(request, reuse, usage)
+        return None if found is None else self._interactions[found]
+
+    def take_position(
+        self, request: Request, reuse: bool = False, usage: Usage | None = None
+    ) -> int | None:
+        """`take`, giving the interaction's position."""
+        usage = self.shared if usage is None else usage
         key = self._keys.key(request)
         positions = self._positions.get(key)
         if not positions:
@@ -251,40 +274,46 @@ class RequestIndex:
         if reuse:
             position = positions[0]
         else:
-            cursor = self._cursor.get(key, 0)
-            while cursor < len(positions) and self._consumed[positions[cursor]]:
+            consumed = usage.consumed
+            cursor = usage.cursor.get(key, 0)
+            while cursor < len(positions) and positions[cursor] in consumed:
                 cursor += 1
             if cursor == len(positions):
-                self._cursor[key] = cursor
+                usage.cursor[key] = cursor
                 return None
             position = positions[cursor]
-            self._cursor[key] = cursor + 1
-            self._consumed[position] = True
-        self._answered[position] = True
-        return self._interactions[position]
+            usage.cursor[key] = cursor + 1
+            consumed.add(position)
+        usage.answered.add(position)
+        return position
 
-    def add_used(self, interaction: Interaction) -> None:
-        """Add a newly recorded interaction; it counts as used (a later `reuse` take may get it)."""
-        self._append(interaction, used=True)
+    def add_used(self, interaction: Interaction, usage: Usage | None = None) -> int:
+        """Add a newly recorded interaction; it counts as used by `usage` (a later `reuse` take
+        may get it; other sessions may take it)."""
+        position = self.add(interaction)
+        (self.shared if usage is None else usage).mark(position)
+        return position
 
-    def unused(self) -> list[Interaction]:
-        """The interactions that have answered nothing yet, in file order."""
-        pairs = zip(self._interactions, self._answered, strict=True)
-        return [interaction for interaction, answered in pairs if not answered]
+    def unused(self, usage: Usage | None = None) -> list[Interaction]:
+        """The interactions that have answered nothing yet for `usage`, in file order."""
+        answered = (self.shared if usage is None else usage).answered
+        return [i for position, i in enumerate(self._interactions) if position not in answered]
 
-    def mark_used(self, position: int) -> None:
+    def mark_used(self, position: int, usage: Usage | None = None) -> None:
         """Mark the interaction at `position` (0-based, file order) used, as a take would."""
-        self._consumed[position] = True
-        self._answered[position] = True
+        (self.shared if usage is None else usage).mark(position)
 
-    def used_ids(self) -> set[int]:
+    def used_ids(self, usage: Usage | None = None) -> set[int]:
         """Positions (0-based, file order: the ids as saved) of the interactions that have
-        answered, were marked used or were added."""
-        return {position for position, answered in enumerate(self._answered) if answered}
+        answered, were marked used or were added, for `usage`."""
+        return set((self.shared if usage is None else usage).answered)
 
-    def explain_miss(self, request: Request) -> str:
+    def explain_miss(self, request: Request, usage: Usage | None = None) -> str:
         """`explain_miss` for `request` against this index's interactions and their use."""
-        return explain_miss(request, self._interactions, self.options, self.used_ids())
+        return explain_miss(request, self._interactions, self.options, self.used_ids(usage))
+
+    def __getitem__(self, position: int) -> Interaction:
+        return self._interactions[position]
 
     def __len__(self) -> int:
         return len(self._interactions)
