@@ -389,19 +389,23 @@ def test_record_then_replay_nothing_leaks(make_proxy, upstream, tmp_path: Path) 
     _assert_nothing_leaked(recorder, flows)
     assert len(_flows_saved(flows)) == 2 * len(EXCHANGES)
 
-    # Replay the LLM exchanges from that cassette: answers made from the cassette (not streamed).
+    # Replay the LLM exchanges from that cassette: answers made from the cassette (not streamed),
+    # then timed (streamed from the addon's stream server).
     cassette = load(store / "secrets.yaml")
-    assert cassette.interactions
-    flows = tmp_path / "replay.flows"
-    replayer = make_proxy(mode="replay", vcr_dir=store, options={**LOUD, "vcr_reuse": True},
-                          args=["-w", str(flows)])
-    with replayer.httpx_client(cassette="secrets") as client:
-        for exchange in EXCHANGES[:3]:
-            response = _exchange(client, exchange)
-            assert response.status_code == 200, response.text
-            assert response.content in {i.response.body for i in cassette.interactions}
-    assert replayer.stop() == 0
-    _assert_nothing_leaked(replayer, flows)
+    recorded_bodies = {i.response.body for i in cassette.interactions}
+    for latency in ("none", "recorded"):
+        flows = tmp_path / f"replay-{latency}.flows"
+        replayer = make_proxy(mode="replay", vcr_dir=store,
+                              options={**LOUD, "vcr_reuse": True, "vcr_latency": latency},
+                              args=["-w", str(flows)])
+        with replayer.httpx_client(cassette="secrets") as client:
+            for exchange in EXCHANGES[:3]:
+                response = _exchange(client, exchange)
+                assert response.status_code == 200, response.text
+                assert response.content in recorded_bodies
+        assert replayer.stop() == 0
+        _assert_nothing_leaked(replayer, flows)
+        assert len(_flows_saved(flows)) == 3
 
 
 @pytest.mark.e2e

@@ -37,6 +37,7 @@ Pure Python (no mitmproxy).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from urllib.parse import unquote_plus
@@ -66,13 +67,24 @@ _AUTH_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9._~+/-]*)[ \t]+\S")
 _WEBSOCKET_PROTOCOL = "sec-websocket-protocol"
 
 
+# All of SECRET_VALUES as one pattern (one pass over a value instead of one per kind); each kind
+# is a named group, with its own flags.
+_SHAPE_GROUPS = {f"shape{i}": kind for i, (kind, _) in enumerate(SECRET_VALUES)}
+_SHAPES = re.compile(
+    "|".join(
+        f"(?P<shape{i}>{'(?a:' if pattern.flags & re.ASCII else '(?:'}{pattern.pattern}))"
+        for i, (_, pattern) in enumerate(SECRET_VALUES)
+    )
+)
+
+
+def _shape(found: re.Match[str]) -> str:
+    kind = _SHAPE_GROUPS[found.lastgroup or ""]
+    return f"Bearer {REDACTED}" if kind == "Bearer token" else REDACTED
+
+
 def _mask_credential_shapes(value: str) -> str:
-    for kind, pattern in SECRET_VALUES:
-        if kind == "Bearer token":
-            value = pattern.sub(f"Bearer {REDACTED}", value)
-        else:
-            value = pattern.sub(REDACTED, value)
-    return value
+    return _SHAPES.sub(_shape, value)
 
 
 def _mask_cookie(value: str) -> str:
@@ -102,12 +114,17 @@ def _mask_websocket_protocols(value: str) -> str:
     return _mask_credential_shapes(",".join(tokens))
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_header(lowered: str) -> bool:
+    return is_secret_header(lowered)  # the same few names on every flow: remember the answer
+
+
 def mask_header_value(name: str, value: str) -> str:
     """The value to show for header `name` (module docstring); `value` if nothing to hide."""
     lowered = name.lower()
     if lowered == _WEBSOCKET_PROTOCOL:
         return _mask_websocket_protocols(value)
-    if not is_secret_header(lowered):
+    if not _secret_header(lowered):
         return _mask_credential_shapes(value)
     if lowered == "cookie":
         return _mask_cookie(value)

@@ -91,7 +91,7 @@ _FieldUndo = list[tuple[bytes, bytes, bytes]]  # name, shown value, original val
 
 
 def _mask_fields(headers: http.Headers | None, undo: _FieldUndo | None) -> None:
-    if not headers:
+    if headers is None:
         return
     masked = mask_header_fields(headers.fields)
     if masked is None:
