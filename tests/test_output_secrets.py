@@ -209,6 +209,16 @@ def test_guard_masks_for_printers_and_restores_the_response(guard) -> None:
     assert QUERY_KEY not in flow.request.url and BEARER not in str(flow.request.headers)
 
 
+def test_the_proxy_login_mitmproxy_keeps_in_metadata_is_masked(guard) -> None:
+    addon, _ = guard
+    for finish in (addon.response, addon.error):
+        flow = _secret_flow()
+        flow.metadata["proxyauth"] = ("team", "pr0xy-pa55word")  # as mitmproxy's proxyauth sets it
+        finish(flow)
+        assert flow.metadata["proxyauth"] == ("team", "REDACTED")
+        assert "pr0xy-pa55word" not in repr(flow.get_state())  # what -w saves
+
+
 def test_guard_without_restorer_leaves_the_response_alone(guard) -> None:
     addon, tctx = guard
     addon._restorer_added = False

@@ -37,6 +37,7 @@ from mitmproxy import ctx, http
 
 from .masking import mask_body, mask_header_fields, mask_text
 from .redact import redact_url
+from .secret_names import REDACTED
 
 RESTORER_NAME = "llmvcr-output-restorer"
 
@@ -256,6 +257,11 @@ class OutputGuard:
             request.url = shown_url
         _mask_fields(request.headers, None)
         _mask_fields(request.trailers, None)
+        # mitmproxy's proxyauth keeps the proxy login as (user, password) in the flow's metadata,
+        # which `-w` saves; it has done its work by now (it remembers logins per connection).
+        login = flow.metadata.get("proxyauth")
+        if isinstance(login, tuple) and len(login) == 2 and login[1] != REDACTED:
+            flow.metadata["proxyauth"] = (login[0], REDACTED)
         if self._bodies_shown():
             _mask_message_body(request, None)
 
