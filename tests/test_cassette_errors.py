@@ -85,7 +85,7 @@ BAD_INPUTS = {
     "a scalar where a list of strings belongs": (
         _edit(b"      Accept:\n      - application/json\n", b"      Accept: application/json\n"),
         "x.yaml:13: interactions[0].request.headers.Accept: a scalar where a list of strings "
-        "belongs ('application/json')",
+        "belongs (write it as `- value`)",
     ),
     "headers as a list": (
         _edit(b"    headers:\n      Content-Type:\n      - text", b"    headers:\n      - text"),

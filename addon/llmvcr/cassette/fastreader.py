@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from . import fields
-from .fields import Kind, Omit, Section
+from .fields import LINE_BREAKING, Kind, Omit, Section
 from .govalues import parse_duration
 from .model import (
     EMPTY_INTERACTIONS_LINE,
@@ -64,6 +64,13 @@ def _unescape_match(m: re.Match[str]) -> str:
     if c is None:
         raise _NotCanonical(m[0])
     return c
+
+
+def _holds_line_break(lists: Headers) -> bool:
+    return any(
+        LINE_BREAKING.search(name) or LINE_BREAKING.search("".join(values))
+        for name, values in lists.items()
+    )
 
 
 def _quoted(line: bytes, quote: bytes) -> bytes:
@@ -130,6 +137,7 @@ class _FastReader:
         self.response_model = layout.response_model
         self.strings: dict[bytes, str] = {}
         self.maps: dict[bytes, Headers] = {}
+        self.header_maps: dict[bytes, Headers] = {}  # checked for line breaks, unlike `maps`
         self.durations: dict[str, int] = {}
 
     def interactions(self, pos: int) -> list[Interaction]:
@@ -219,6 +227,13 @@ class _FastReader:
     def text_field(self, pos: int) -> tuple[str, int]:
         return self.text(pos, self.value)
 
+    def line_field(self, pos: int) -> tuple[str, int]:
+        """A status: declined when it holds CR, LF or NUL (the full reader refuses it)."""
+        value, pos = self.text(pos, self.value)
+        if "\n" in value or "\r" in value or "\0" in value:
+            raise _NotCanonical(pos)
+        return value, pos
+
     def int_field(self, pos: int) -> tuple[int, int]:
         end = self.data.index(b"\n", pos)
         return int(self.data[pos:end]), end + 1
@@ -288,6 +303,14 @@ class _FastReader:
         return out, pos
 
     def string_lists(self, pos: int) -> tuple[Headers, int]:
+        return self.map_at(pos, self.maps, False)
+
+    def headers(self, pos: int) -> tuple[Headers, int]:
+        """A map of header lines: declined when a name or value holds CR, LF or NUL (the full
+        reader refuses it, naming the line)."""
+        return self.map_at(pos, self.header_maps, True)
+
+    def map_at(self, pos: int, cache: dict[bytes, Headers], lines: bool) -> tuple[Headers, int]:
         """A map of string lists; one shared map for every block with the same text."""
         data = self.data
         if data.startswith(b" {}\n", pos):
@@ -299,9 +322,18 @@ class _FastReader:
             raise _NotCanonical(pos)
         end = found.start() + 1
         region = data[pos + 1 : end]
-        lists = self.maps.get(region)
+        lists = cache.get(region)
         if lists is None:
-            lists = self.maps[region] = self.parse_string_lists(pos + 1, end)
+            lists = cache[region] = self.parse_string_lists(pos + 1, end)
+            # the writer writes CR and NUL escaped (`\r`, `\0`), LF escaped or in a literal block
+            # (`|`), any of them in `!!binary`; a raw one the write-back check refuses. So a
+            # region with no backslash, `|` or `!!` holds none (three fast scans).
+            if (
+                lines
+                and (b"\\" in region or b"|" in region or b"!!" in region)
+                and _holds_line_break(lists)
+            ):
+                raise _NotCanonical(pos)
         return lists, end
 
     def parse_string_lists(self, pos: int, end: int) -> Headers:
@@ -342,14 +374,14 @@ class _FastReader:
 _KeyReader = tuple[str, bytes, Callable[[_FastReader, int], tuple[object, int]], bool]
 _READERS: dict[Kind, Callable[[_FastReader, int], tuple[object, int]]] = {
     Kind.TEXT: _FastReader.text_field,
-    Kind.LINE: _FastReader.text_field,
+    Kind.LINE: _FastReader.line_field,
     Kind.INT: _FastReader.int_field,
     Kind.BOOL: _FastReader.bool_field,
     Kind.BODY: _FastReader.body,
     Kind.DURATION: _FastReader.duration,
     Kind.STRING_LIST: _FastReader.string_list,
     Kind.STRING_LISTS: _FastReader.string_lists,
-    Kind.HEADERS: _FastReader.string_lists,
+    Kind.HEADERS: _FastReader.headers,
     Kind.CHUNKS: _FastReader.chunks,
 }
 

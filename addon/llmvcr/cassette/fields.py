@@ -15,6 +15,7 @@ does to add a field) is what everyone uses.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from .model import Request, Response
@@ -33,6 +34,12 @@ class Kind(enum.Enum):
     STRING_LISTS = "string_lists"  # a map of names to lists of strings, names in go-yaml's order
     HEADERS = "headers"  # STRING_LISTS replayed as HTTP header lines: no CR, LF or NUL anywhere
     CHUNKS = "chunks"  # the `chunks` extension: one-line `{at: <duration>, size: <int>}` entries
+
+
+# What a LINE or HEADERS value must not hold: each ends an HTTP/1.1 header line or is refused by
+# HTTP libraries, so a replayed value holding one could inject a header into the client's answer.
+LINE_BREAKING = re.compile("[\r\n\0]")
+LINE_BREAKING_NAMES = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", "\0": "a NUL"}
 
 
 class Omit(enum.Enum):

@@ -18,7 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import fields
-from .fields import Kind, Omit, Section
+from .fields import LINE_BREAKING, LINE_BREAKING_NAMES, Kind, Omit, Section
 from .govalues import go_int, parse_duration
 from .model import (
     Cassette,
@@ -158,7 +158,9 @@ def _read_string_list(node: Node) -> list[str]:
     raise _FieldError(node, f"expected a list of strings, found {_kind(node)}")
 
 
-def _read_string_lists(node: Node) -> Headers:
+def _read_string_lists(node: Node, lines: bool = False) -> Headers:
+    """A map of string lists; `lines`: names and values are replayed on HTTP header lines, so
+    none may hold CR, LF or NUL (one would start another header, such as a Set-Cookie)."""
     if type(node) is not MappingNode:
         if type(node) is ScalarNode and _is_null(node):
             return {}
@@ -168,15 +170,43 @@ def _read_string_lists(node: Node) -> Headers:
         name = _read_text(key_node)
         if name in out:
             raise _FieldError(key_node, f"duplicate key {name!r}")
+        if lines:
+            _check_line(key_node, name, f"header name {name!r}")
         if type(value_node) is ScalarNode and not _is_null(value_node):
+            # the value is not shown: a header value may be a credential
             raise _FieldError(
-                value_node, f"a scalar where a list of strings belongs ({value_node.value!r})"
+                value_node, "a scalar where a list of strings belongs (write it as `- value`)"
             ).under(name)
         try:
-            out[name] = _read_string_list(value_node)
+            values = out[name] = _read_string_list(value_node)
         except _FieldError as e:
             raise e.under(name) from None
+        if lines:
+            for n, value in enumerate(values):
+                _check_line(value_node.value[n], value, "the value", under=f"{name}[{n}]")
     return out
+
+
+def _read_headers(node: Node) -> Headers:
+    return _read_string_lists(node, lines=True)
+
+
+def _read_line(node: Node) -> str:
+    text = _read_text(node)
+    _check_line(node, text, "the value")
+    return text
+
+
+def _check_line(node: Node, text: str, what: str, under: str = "") -> None:
+    """Refuse CR, LF and NUL in text a replay sends on an HTTP header or status line."""
+    found = LINE_BREAKING.search(text)
+    if found is not None:
+        error = _FieldError(
+            node,
+            f"{what} holds {LINE_BREAKING_NAMES[found[0]]}; a status or header must not hold "
+            "CR, LF or NUL (a replay would send it inside an HTTP header line)",
+        )
+        raise error.under(under) if under else error
 
 
 def _read_chunks(node: Node) -> list[Chunk]:
@@ -206,14 +236,14 @@ def _read_chunks(node: Node) -> list[Chunk]:
 _Reader = Callable[[Node], object]
 _READERS: dict[Kind, _Reader] = {
     Kind.TEXT: _read_text,
-    Kind.LINE: _read_text,
+    Kind.LINE: _read_line,
     Kind.INT: _read_int,
     Kind.BOOL: _read_bool,
     Kind.BODY: _read_body,
     Kind.DURATION: _read_duration,
     Kind.STRING_LIST: _read_string_list,
     Kind.STRING_LISTS: _read_string_lists,
-    Kind.HEADERS: _read_string_lists,
+    Kind.HEADERS: _read_headers,
     Kind.CHUNKS: _read_chunks,
 }
 
