@@ -3,6 +3,9 @@ extended, the bytes of a new file or of an extended one, and reading back only w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
 import pytest
 
 from llmvcr.cassette import (
@@ -104,3 +107,16 @@ def test_loads_appended_falls_back_to_the_full_reader() -> None:
     assert [i.id for i in new] == [3, 4]
     assert new[0].extra == {"note": "kept"}
     assert new == items
+
+
+def test_go_vcr_loads_appended_files(
+    tmp_path: Path, govcr_check: Callable[[Iterable[Path]], None]
+) -> None:
+    paths = [tmp_path / "new.yaml"]
+    paths[0].write_bytes(append_bytes(None, [_interaction(0)], NEW_FILE_STYLE, 0))
+    for style in STYLES:
+        data = dumps(Cassette([_interaction(0)], style))
+        path = tmp_path / f"indent{style.indent}-{'omit' if style.omit_empty else 'full'}.yaml"
+        path.write_bytes(append_bytes(data, [_interaction(1), _interaction(2)], style, 1))
+        paths.append(path)
+    govcr_check(paths)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -196,6 +197,17 @@ def test_every_writer_writes_the_tables_key_order(style: Style) -> None:
     for data in (dumps(cassette), reference_dumps(cassette)):
         assert _keys_of(data, "request", style) == list(fields.REQUEST.names())
         assert _keys_of(data, "response", style) == list(fields.RESPONSE.names())
+
+
+def test_go_vcr_loads_every_key_in_every_style(
+    tmp_path: Path, govcr_check: Callable[[Iterable[Path]], None]
+) -> None:
+    paths = []
+    for style in STYLES:
+        path = tmp_path / f"indent{style.indent}-{'omit' if style.omit_empty else 'full'}.yaml"
+        path.write_bytes(dumps(Cassette([_full_interaction(), _full_interaction()], style)))
+        paths.append(path)
+    govcr_check(paths)
 
 
 def test_the_table_names_every_attribute_of_the_model() -> None:
