@@ -66,6 +66,9 @@ def _binary_parts(data: bytes) -> tuple[str, str, str]:
 
 
 class Emitter:
+    """go-yaml's emitter state while writing one document: `best` is its indent width, `compact`
+    charm's CompactSeqIndent (a block list's dash at its key's column); `text()` is the result."""
+
     __slots__ = ("best", "column", "compact", "indention", "out", "whitespace")
 
     def __init__(self, best: int, compact: bool) -> None:
