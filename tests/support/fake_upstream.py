@@ -47,6 +47,9 @@ Routes (any scripted response for the path wins):
                                              Content-Encoding set although nobody asked
     ANY  /echo                               JSON describing the request as received
     anything else                            404 with an OpenAI-shaped error body
+Also `ConnectionCounter`: a bare TCP listener counting the connections it gets (an upstream
+proxy that must never be reached). `FakeUpstream(tls, host="::1")` listens on IPv6 loopback
+(the test certificate names ::1 too).
 Request headers the LLM routes obey (handy for curl / SDK `extra_headers`):
     x-fake-status: 429      answer with that provider-shaped error instead
     x-fake-encoding: br     compress the answer
@@ -1050,3 +1053,34 @@ def _openai_headers() -> list[tuple[str, str]]:
         ("openai-version", "2020-10-01"),
         ("x-request-id", f"req_fake{time.monotonic_ns():x}"),
     ]
+
+
+class ConnectionCounter:
+    """A TCP listener on 127.0.0.1 that counts the connections it accepts and closes each at
+    once: a stand-in for an upstream proxy (`--mode upstream:http://127.0.0.1:<port>`) or any
+    server that must never be reached. `with ConnectionCounter() as counter: ... counter.count`.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self.count = 0
+        self._thread = threading.Thread(target=self._accept, name="connection-counter",
+                                         daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed by stop()
+                return
+            self.count += 1
+            conn.close()
+
+    def __enter__(self) -> ConnectionCounter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
+        self._thread.join(5)

@@ -116,7 +116,8 @@ CA_BUNDLE_VARIABLES = (
 OptionValue = str | int | bool | Path | Sequence[str]
 _ClientT = TypeVar("_ClientT")
 
-_LISTENING = re.compile(r"proxy listening at \[?([0-9a-fA-F.:]+?)\]?:(\d+)")
+# "HTTP(S) proxy listening at ..." or, with --mode, "HTTP(S) proxy (upstream mode) listening at".
+_LISTENING = re.compile(r"proxy (?:\([^)]*\) )?listening at \[?([0-9a-fA-F.:]+?)\]?:(\d+)")
 
 
 class Upstream(Protocol):
