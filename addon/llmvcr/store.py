@@ -342,13 +342,18 @@ class CassetteStore:
         New = its file did not exist when this store first asked, or it was written after this
         store started (mtime >= started_at). The first answer is kept for the store's life, so a
         cassette that someone else changes meanwhile does not turn new halfway through a run; a
-        file found missing later makes the cassette new from then on.
+        file found missing later makes the cassette new from then on. CassetteNameError on the
+        first question for a name that resolves outside the root.
         """
         path = self._joined(name)
         with self._lock:
             known = self._first_is_new.get(path)
         if known is True:
             return True
+        if known is None:
+            # The first question (before a recording goes upstream): a name that leads outside
+            # the root is refused now. Later ones stat only; reads and writes check every time.
+            self._resolve(name)
         try:
             mtime_ns: int | None = os.stat(path).st_mtime_ns
         except (FileNotFoundError, NotADirectoryError):
