@@ -416,7 +416,7 @@ def test_summary_is_written_atomically_and_a_failure_is_one_line(tmp_path, caplo
         summary = tmp_path / "summary.json"
         _, addon = vcr_context(tmp_path, vcr_summary=str(summary))
         await addon.done()
-        assert json.loads(summary.read_text()) == {"cassettes": {}}
+        assert json.loads(summary.read_text()) == {"cassettes": {}, "sessions": {}}
         # Unwritable targets: a missing folder, and a name taken by a folder (the rename fails
         # after the temp file was written, as on a full disk).
         taken = tmp_path / "taken.json"

@@ -337,6 +337,13 @@ def test_summary_at_shutdown(make_proxy, store, tmp_path) -> None:
         client.post("https://api.openai.com/v1/chat/completions", json={"nope": True})
     proxy.stop()
     assert "cassette 'sum': replayed 1, recorded 0, missed 1, unused 1" in proxy.output()
-    assert json.loads(summary.read_text()) == {
-        "cassettes": {"sum": {"replayed": 1, "recorded": 0, "missed": 1, "unused": 1}}
+    written = json.loads(summary.read_text())
+    assert written["cassettes"] == {
+        "sum": {"replayed": 1, "recorded": 0, "missed": 1, "unused": 1}
     }
+    default = written["sessions"]["default"]["cassettes"]["sum"]
+    assert (default["replayed"], default["missed_count"]) == (1, 1)
+    assert [m["request"] for m in default["missed"]] == [
+        "POST https://api.openai.com/v1/chat/completions"
+    ]
+    assert default["unused"] == [{"request": "#1 POST https://api.openai.com/v1/chat/completions"}]

@@ -1,15 +1,18 @@
-"""The mitmproxy addon: thin glue between flows and the cassette modules.
+"""The mitmproxy addon: its options and hooks; the work is done by the modules each hook names.
 
 Hooks follow one request through its steps:
-`http_connect` (note the proxy user name) -> `requestheaders` (pick the cassette, note the URL the
-client asked for) -> `request` (answer from the cassette, or send upstream to be recorded) ->
-`responseheaders` (tee the stream) -> `response` (hand the interaction to the writer) -> `done`
-(flush, one summary line per cassette).
+`http_connect` (note the proxy user name and password) -> `requestheaders` (pick the session and
+the cassette, note the URL the client asked for) -> `request` (answer from the cassette, or send
+upstream to be recorded; or answer the control API) -> `responseheaders` (tee the stream) ->
+`response` (hand the interaction to the writer) -> `done` (flush; one summary line per session and
+cassette).
 
 Per-flow state lives in the addon (`VCR._flows`, weak by flow), never in `flow.metadata`, which
 mitmproxy serializes into `-w` files. A second addon, `guard.ReplayGuard`, is appended to the end
 of mitmproxy's chain in `running`: it keeps whatever runs after llm-vcr (map_remote,
 modify_headers, upstream proxy mode, other scripts) from sending a replayed flow upstream.
+What a run has used and counted belongs to its session (`sessions`); the proxy's own options are
+its default session.
 """
 
 from __future__ import annotations
@@ -17,11 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
-import json
 import logging
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -29,38 +30,36 @@ from weakref import WeakKeyDictionary
 from mitmproxy import ctx, exceptions, http
 
 from . import jsonpath, options
-from .cassette import Cassette, CassetteError, Interaction, Request, Response
+from .answers import bad_name, error_response, json_response, recorded_response
+from .cassette import CassetteError, Interaction, Request
 from .client_request import (
-    basic_auth_user,
+    SessionRef,
+    basic_auth,
     decode_user,
     header_cassette_name,
     host_port,
     is_websocket_upgrade,
+    session_ref,
     url_of,
 )
+from .control import CONTROL_HOST, ControlAPI
 from .guard import OriginalRequest, ReplayGuard, point_at_stream_server, restore_request
 from .hosts import DEFAULT_HOSTS, HostPatterns
-from .matching import MatchOptions, RequestIndex
-from .modes import Mode, needs_newness, plan_for
+from .indexes import CassetteIndexes, Loaded, identity, sync
+from .matching import MatchOptions
+from .modes import Mode, Plan, needs_newness, plan_for
 from .record import StreamTee, build_request, build_response, stream_finished
 from .redact import Redactor, redact_url
-from .replay import StreamPlan, StreamServer, parse_latency, reason_phrase, reply_headers
+from .replay import StreamPlan, StreamServer, parse_latency
+from .sessions import Miss, Registry, Session, SessionError, Settings
 from .store import CassetteNameError, CassetteStore, validate_name
-from .writer import CassetteWriter, write_summary
+from .summary import Summary
+from .writer import CassetteWriter, Start
 
 log = logging.getLogger("llmvcr")
 
-Identity = tuple[str, str, int, int]
-
 CASSETTE_HEADER = "X-VCR-Cassette"
-
-
-@dataclass(slots=True)
-class CassetteStats:
-    replayed: int = 0
-    recorded: int = 0
-    missed: int = 0
-    unused: int = 0
+SESSION_HEADER = "X-VCR-Session"
 
 
 @dataclass(slots=True)
@@ -69,45 +68,21 @@ class FlowState:
 
     cassette: str
     url: str  # the URL the client asked for (before map_remote), not yet redacted
+    session: Session | SessionError
+    recorded_host: bool = True  # False: a host outside vcr_hosts, kept for a replaying session
     name_error: str | None = None  # why the cassette name the client gave is unusable (400)
     websocket: bool = False  # an `Upgrade: websocket` request: never recorded or replayed
     request: Request | None = None  # redacted, as it will be stored
-    record: bool = False
-    replace_old: bool = False
-    replays: bool = False  # its mode looks requests up in this cassette
+    plan: Plan | None = None
     started_ns: int = 0  # time.monotonic_ns() when sent upstream: origin of chunk times
     started_wall: float = 0.0  # time.time() at the same moment
     tee: StreamTee | None = None
     timed: bool = False  # answered by the stream server
     original: OriginalRequest | None = None  # the client's request, while `timed` replaces it
 
-
-@dataclass(slots=True)
-class LoadedCassette:
-    """A cassette loaded for replay, with which of its interactions have answered."""
-
-    cassette: Cassette
-    index: RequestIndex
-
-
-@dataclass(slots=True)
-class CassetteSession:
-    stats: CassetteStats = field(default_factory=CassetteStats)
-    loaded: LoadedCassette | None = None
-    broken: str | None = None  # the error text last logged, so it is logged once
-    # What this proxy replayed or recorded, by content: carried into the index of a reloaded
-    # file, whose positions may have moved (another proxy appended, a teammate pulled).
-    consumed: Counter[Identity] = field(default_factory=Counter)
-
-
-def error_response(status: int, kind: str, message: str, headers: dict[str, str]) -> http.Response:
-    """An error the proxy makes itself: JSON shaped like an OpenAI error, and SDKs never retry."""
-    body = json.dumps({"error": {"type": kind, "code": kind, "message": message, "param": None}})
-    return http.Response.make(
-        status,
-        body.encode(),
-        {"Content-Type": "application/json", "x-should-retry": "false", **headers},
-    )
+    @property
+    def record(self) -> bool:
+        return self.plan is not None and self.plan.record and not self.timed
 
 
 class VCR:
@@ -115,24 +90,33 @@ class VCR:
 
     def __init__(self) -> None:
         self.started_at = time.time()
-        self.mode = Mode.RECORD_ONCE
         self.store: CassetteStore | None = None
         self.writer: CassetteWriter | None = None
+        self.indexes: CassetteIndexes | None = None
         self.hosts = HostPatterns(DEFAULT_HOSTS)
         self.redactor = Redactor()
         self.match_options = MatchOptions()
-        self.latency: float | None = None
         self.stream_server = StreamServer()
-        self.sessions: dict[str, CassetteSession] = {}
-        # The proxy user name given at CONNECT, per client connection (or why it is unusable).
-        self._connection_users: dict[str, str | CassetteNameError] = {}
+        self.sessions = Registry(Settings(Mode.RECORD_ONCE), 3600.0, time.monotonic())
+        self.summary = Summary()
+        self.control = ControlAPI(self.sessions, self._check_name, self._unused, self.summary)
+        # The proxy user name and session reference given at CONNECT, per client connection (or
+        # why the user name is unusable).
+        self._connection_auth: dict[str, tuple[str | CassetteNameError | None, SessionRef | None]]
+        self._connection_auth = {}
         self._proxyauth: str | None = None  # mitmproxy's option, read per request
         # Per-flow state, here and not in flow.metadata (which `-w` serializes); weak, so a flow
         # that never reaches `response` or `error` does not stay.
         self._flows: WeakKeyDictionary[http.HTTPFlow, FlowState] = WeakKeyDictionary()
+        self._control_flows: WeakKeyDictionary[http.HTTPFlow, bool] = WeakKeyDictionary()
         self.guard = ReplayGuard(self._flows.__contains__)
         self._started = False  # `running` has begun: option errors raise instead of logging
         self._config_error: str | None = None  # set while the options are invalid: refuse all
+        self._expiry: asyncio.Task[None] | None = None
+
+    @property
+    def mode(self) -> Mode:
+        return self.sessions.default.mode
 
     # -- options ----------------------------------------------------------------------------
 
@@ -159,19 +143,24 @@ class VCR:
     def _configure(self, updated: set[str]) -> None:
         opts = ctx.options
         options.refuse_unknown(opts)
-        if "vcr_mode" in updated:
-            self.mode = options.parse_mode(opts.vcr_mode)
-            self.guard.replay_only = self.mode == Mode.REPLAY
-        if "proxyauth" in updated:
-            self._proxyauth = opts.proxyauth
-        if self.mode != Mode.PASSTHROUGH and opts.connection_strategy != "lazy":
-            # Never connect (or resolve) at CONNECT time: a replayed host may not even exist.
-            opts.update(connection_strategy="lazy")
-        if "vcr_latency" in updated:
+        if updated & {"vcr_mode", "vcr_reuse", "vcr_latency"}:
             try:
-                self.latency = parse_latency(opts.vcr_latency)
+                latency = parse_latency(opts.vcr_latency)
             except ValueError as e:
                 raise exceptions.OptionsError(str(e)) from None
+            mode = options.parse_mode(opts.vcr_mode)
+            self.sessions.set_default(Settings(mode, reuse=opts.vcr_reuse, latency=latency))
+            self.guard.replay_only = mode == Mode.REPLAY
+        if "vcr_session_idle" in updated:
+            if not opts.vcr_session_idle > 0:
+                raise exceptions.OptionsError("vcr_session_idle: a number of seconds above 0")
+            self.sessions.idle_timeout = float(opts.vcr_session_idle)
+        if "proxyauth" in updated:
+            self._proxyauth = opts.proxyauth
+        if opts.connection_strategy != "lazy":
+            # Never connect (or resolve) at CONNECT time: a replayed host may not even exist, and
+            # any session, whatever the proxy's own mode, may replay.
+            opts.update(connection_strategy="lazy")
         if "vcr_cassette" in updated:
             try:
                 validate_name(opts.vcr_cassette)
@@ -197,15 +186,15 @@ class VCR:
                 ignore_json=tuple(opts.vcr_ignore_json),
                 match_headers=tuple(opts.vcr_match_headers),
             )
-            for session in self.sessions.values():
-                session.loaded = None  # rebuild indexes with the new rules on next use
+            if self.indexes is not None:
+                self.indexes = CassetteIndexes(self.indexes.store, self.match_options)
         if "vcr_dir" in updated or self.store is None:
             root = Path(opts.vcr_dir).expanduser().resolve()
             if root.exists() and not root.is_dir():
                 raise exceptions.OptionsError(f"vcr_dir: {root} is not a folder")
             self.store = CassetteStore(root, started_at=self.started_at)
             self.writer = CassetteWriter(self.store)
-            self.sessions.clear()
+            self.indexes = CassetteIndexes(self.store, self.match_options)
 
     async def running(self) -> None:
         self._started = True
@@ -214,6 +203,7 @@ class VCR:
         self.install_guard(ctx.master.addons)
         if self._config_error is not None:
             return  # logged by configure; mitmdump exits, other tools get refusals
+        self._expiry = asyncio.get_running_loop().create_task(self._expire_idle_sessions())
         root = self.store.root if self.store else "?"
         log.info("llm-vcr: %s mode, cassettes in %s", self.mode.value, root)
 
@@ -225,61 +215,114 @@ class VCR:
             addons.remove(previous)
         addons.add(self.guard)
 
-    # -- choosing the cassette ----------------------------------------------------------------
+    async def _expire_idle_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(min(30.0, self.sessions.idle_timeout / 4))
+            for session in self.sessions.expire(time.monotonic()):
+                self.summary.closed(session, self._unused, "expired after being idle")
+
+    # -- choosing the session and the cassette ------------------------------------------------
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         try:
-            user: str | CassetteNameError | None = self._proxy_user(flow)
+            auth = self._proxy_auth(flow)
         except CassetteNameError as e:
-            user = e
-        if user:
-            self._connection_users[flow.client_conn.id] = user
+            auth = (e, None)
+        if auth != (None, None):
+            self._connection_auth[flow.client_conn.id] = auth
 
     def client_disconnected(self, client: Any) -> None:
-        self._connection_users.pop(client.id, None)
+        self._connection_auth.pop(client.id, None)
 
-    def _proxy_user(self, flow: http.HTTPFlow) -> str | None:
+    def _proxy_auth(self, flow: http.HTTPFlow) -> tuple[str | None, SessionRef | None]:
+        """The cassette the proxy user name names and the session the password names."""
         auth = self._proxyauth
         if auth and auth != "any":
-            # mitmproxy's proxyauth owns the user name (a login); pick cassettes by header then.
-            return None
+            # mitmproxy's proxyauth owns the user name and password (a login); pick cassettes
+            # and sessions by header then.
+            return None, None
         if "proxyauth" in flow.metadata:
-            return decode_user(flow.metadata["proxyauth"][0])
+            user, password = flow.metadata["proxyauth"]
+            return decode_user(user), session_ref(password)
         value = flow.request.headers.get("Proxy-Authorization")
-        return basic_auth_user(value) if value else None
+        if not value:
+            return None, None
+        user, password = basic_auth(value)
+        return user, session_ref(password)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         headers = flow.request.headers
         header_values = headers.get_all(CASSETTE_HEADER)
         if header_values:
             del headers[CASSETTE_HEADER]
+        session_id = headers.pop(SESSION_HEADER, None)
         name_error: str | None = None
         try:
             header_name = header_cassette_name(header_values)
         except CassetteNameError as e:
             header_name, name_error = None, str(e)
         try:
-            user = self._proxy_user(flow) or self._connection_users.get(flow.client_conn.id)
+            user, ref = self._proxy_auth(flow)
+            if user is None and ref is None:
+                user, ref = self._connection_auth.get(flow.client_conn.id, (None, None))
         except CassetteNameError as e:
-            user = e
+            user, ref = e, None
         headers.pop("Proxy-Authorization", None)
-        if self.mode == Mode.PASSTHROUGH or flow.response is not None:
+        if flow.response is not None:
             return
         request = flow.request
+        if request.host == CONTROL_HOST:
+            self._control_flows[flow] = True
+            return
+        session = self._session_for(flow, session_id, ref)
+        if not isinstance(session, SessionError):
+            if session.mode == Mode.PASSTHROUGH:
+                return
+            session.last_seen = time.monotonic()
         if not self.hosts.matches(request.host, request.port):
+            if session_id is not None or ref is not None or self.mode == Mode.REPLAY:
+                # Only a session that replays cares: it answers this host without going out.
+                self._flows[flow] = FlowState("", client_url(request), session, False)
             return
         if isinstance(user, CassetteNameError):
             if header_name is None and name_error is None:
                 name_error = str(user)
             user = None
+        default_name = (
+            session.cassette if not isinstance(session, SessionError) and session.cassette
+            else ctx.options.vcr_cassette
+        )
         self._flows[flow] = FlowState(
-            cassette=header_name or user or ctx.options.vcr_cassette,
+            cassette=header_name or user or default_name,
             url=client_url(request),
+            session=session,
             name_error=name_error,
             # (WebSocket upgrades are GETs: the POSTs of LLM APIs skip the header scan.)
             websocket=request.method == "GET"
             and is_websocket_upgrade(headers.get("Upgrade", "")),
         )
+
+    def _session_for(
+        self, flow: http.HTTPFlow, session_id: str | None, ref: SessionRef | None
+    ) -> Session | SessionError:
+        """The request's session, most specific first (see `sessions`); a SessionError when the
+        one it names is not open (the request is refused: never silently another session)."""
+        sessions = self.sessions
+        try:
+            if session_id is not None:
+                return sessions.get(session_id)
+            if ref is not None:
+                return sessions.get(ref.value) if ref.kind == "session" else (
+                    sessions.for_client(ref.value)
+                )
+        except SessionError as e:
+            return e
+        if len(sessions):
+            sockname = flow.client_conn.sockname
+            by_port = sessions.for_port(sockname[1]) if sockname else None
+            if by_port is not None:
+                return by_port
+        return sessions.default
 
     # -- answering or sending upstream ----------------------------------------------------------
 
@@ -291,6 +334,13 @@ class VCR:
                     {"X-VCR-Error": "misconfigured"},
                 )
             return
+        if flow in self._control_flows:
+            status, body = await self.control.handle(
+                flow.request.method, flow.request.path, flow.request.raw_content or b"",
+                time.monotonic(),
+            )
+            flow.response = json_response(status, body)
+            return
         state = self._flows.get(flow)
         if state is None:
             if self.mode is Mode.REPLAY and flow.response is None and flow.live:
@@ -301,19 +351,20 @@ class VCR:
         try:
             await self._request(flow, state)
         except CassetteNameError as e:  # from the store: a symlink out of vcr_dir, a long name
-            state.record = False
-            flow.response = _bad_name(str(e))
+            state.plan = None
+            flow.response = bad_name(str(e))
         except Exception as e:
             # Never let a bug send a flow upstream that was meant to be replayed.
             log.exception("llm-vcr: internal error for %s", redact_url(state.url))
-            state.record = False
+            state.plan = None
             flow.response = error_response(
                 500, "vcr_internal_error", f"llm-vcr internal error: {type(e).__name__}: {e}",
                 {"X-VCR-Error": "internal-error"},
             )
 
     def _not_recorded_host(self, flow: http.HTTPFlow) -> None:
-        """Replay mode, a host outside vcr_hosts: answered here, never looked up or connected."""
+        """A replaying session, a host outside vcr_hosts: answered here, never looked up or
+        connected."""
         request = flow.request
         message = (
             f"llm-vcr: replay mode: host {host_port(request.host, request.port)} is not "
@@ -325,164 +376,145 @@ class VCR:
             "X-VCR-Error": "host-not-recorded"})
 
     async def _request(self, flow: http.HTTPFlow, state: FlowState) -> None:
-        assert self.store is not None
+        assert self.store is not None and self.indexes is not None
+        session = state.session
+        if isinstance(session, SessionError):
+            flow.response = error_response(session.status, "session_not_found", str(session), {
+                "X-VCR-Error": "session-not-found"})
+            return
+        if not state.recorded_host:
+            del self._flows[flow]
+            if session.mode == Mode.REPLAY:
+                self._not_recorded_host(flow)
+            return
         if state.name_error is not None:
-            flow.response = _bad_name(state.name_error)
+            flow.response = bad_name(state.name_error)
             return
         try:
             state.cassette = validate_name(state.cassette)
         except CassetteNameError as e:
-            flow.response = _bad_name(str(e))
+            flow.response = bad_name(str(e))
             return
+        use = session.use(state.cassette)
+        plan = plan_for(session.mode, needs_newness(session.mode) and self._is_new(
+            session, state.cassette))
         if state.websocket:
-            self._websocket(flow, state)
+            self._websocket(flow, state, session, plan)
             return
-        session = self.sessions.setdefault(state.cassette, CassetteSession())
         request = self.redactor.request(
             build_request(
                 flow.request.method,
                 state.url,
-                _header_pairs(flow.request),
+                list(flow.request.headers.items(multi=True)),
                 flow.request.raw_content or b"",
             )
         )
         state.request = request
-        plan = plan_for(self.mode, needs_newness(self.mode) and self.store.is_new(state.cassette))
-        state.replays = plan.replay
+        state.plan = plan
         if plan.replay:
-            found = self._current(state.cassette, session)
-            if found is None:
-                found = await asyncio.to_thread(self._open, state.cassette, session)
-            if isinstance(found, CassetteError):
-                flow.response = self._broken(session, found)
-                return
-            loaded = self._install(session, found)
-            hit = loaded.index.take(request, reuse=ctx.options.vcr_reuse) if loaded else None
-            if hit is not None:
-                session.stats.replayed += 1
-                session.consumed[_identity(hit)] += 1
-                await self._answer(flow, state, hit)
+            loaded = self.indexes.current(state.cassette)
+            if loaded is None:
+                found = await asyncio.to_thread(self.indexes.refresh, state.cassette)
+                if isinstance(found, CassetteError):
+                    flow.response = self._broken(state.cassette, found)
+                    return
+                loaded = found
+            position = None
+            if loaded is not None:
+                usage = sync(use, loaded)
+                position = loaded.index.take_position(request, session.settings.reuse, usage)
+            if position is not None:
+                assert loaded is not None
+                hit = loaded.index[position]
+                use.replayed += 1
+                use.consumed[identity(hit)] += 1
+                await self._answer(flow, state, hit, session.settings.latency)
                 return
             if not plan.record:
-                session.stats.missed += 1
-                flow.response = await self._miss(state, request, loaded)
+                flow.response = await self._miss(state, request, loaded, session)
                 return
-        if plan.record:
-            state.record = True
-            state.replace_old = plan.replace_old
-            # Ask for an identity body so the stored stream is readable; a server that compresses
-            # anyway is decoded by the tee.
-            flow.request.headers.pop("Accept-Encoding", None)
-            state.started_ns = time.monotonic_ns()
-            state.started_wall = time.time()
+        # Upstream, to be recorded. Ask for an identity body so the stored stream is readable;
+        # a server that compresses anyway is decoded by the tee.
+        flow.request.headers.pop("Accept-Encoding", None)
+        state.started_ns = time.monotonic_ns()
+        state.started_wall = time.time()
 
-    def _websocket(self, flow: http.HTTPFlow, state: FlowState) -> None:
+    def _is_new(self, session: Session, name: str) -> bool:
+        """Whether the cassette counts as new for this session (see `sessions`)."""
+        assert self.store is not None
+        if session is self.sessions.default:
+            return self.store.is_new(name)
+        use = session.use(name)
+        if use.is_new is None:
+            use.is_new = not self.store.path_for(name).exists()
+        return use.is_new
+
+    def _websocket(
+        self, flow: http.HTTPFlow, state: FlowState, session: Session, plan: Plan
+    ) -> None:
         """A WebSocket upgrade is never recorded or replayed: it passes through unrecorded where
         the mode sends this request upstream, and is refused (no connection) where it does not."""
-        assert self.store is not None
-        plan = plan_for(self.mode, needs_newness(self.mode) and self.store.is_new(state.cassette))
         if plan.record:
             del self._flows[flow]  # not ours: mitmproxy proxies the WebSocket as it is
             return
         message = (
-            f"llm-vcr: {self.mode.value} mode: WebSocket connections are not recorded, so "
+            f"llm-vcr: {session.mode.value} mode: WebSocket connections are not recorded, so "
             f"cassette '{state.cassette}' cannot answer {redact_url(state.url)}"
         )
         log.warning("%s", message)
         flow.response = error_response(501, "websocket_not_recorded", message, {
             "X-VCR-Error": "websocket-not-recorded"})
 
-    def _current(self, name: str, session: CassetteSession) -> LoadedCassette | None:
-        """The session's cassette when its file is unchanged (a stat, no parse, no thread);
-        None: `_open` must read it."""
-        assert self.store is not None
-        loaded = session.loaded
-        if loaded is None or self.store.cached(name) is not loaded.cassette:
-            return None
-        return loaded
-
-    def _open(self, name: str, session: CassetteSession) -> LoadedCassette | CassetteError | None:
-        """In a worker thread (file system, parsing): the cassette with an index (a fresh one
-        when the file changed), or its error; None: the file is missing."""
-        assert self.store is not None
-        try:
-            cassette = self.store.load(name)
-        except CassetteError as e:
-            return e
-        if cassette is None:
-            return None
-        loaded = session.loaded
-        if loaded is not None and loaded.cassette is cassette:
-            return loaded
-        index = _index_without(cassette, self.match_options, Counter(session.consumed))
-        return LoadedCassette(cassette, index)
-
-    @staticmethod
-    def _install(session: CassetteSession, found: LoadedCassette | None) -> LoadedCassette | None:
-        """Make `found` the session's cassette, unless a concurrent request already installed an
-        index of the same file (whose "used" marks must not be lost)."""
-        if found is None:
-            return None
-        current = session.loaded
-        if current is not None and current.cassette is found.cassette:
-            return current
-        session.loaded = found
-        session.broken = None
-        return found
-
-    @staticmethod
-    def _broken(session: CassetteSession, error: CassetteError) -> http.Response:
-        text = str(error)
-        if session.broken != text:
-            log.error("llm-vcr: broken cassette: %s", text)
-            session.broken = text
-        return error_response(500, "cassette_broken", f"broken cassette: {text}", {
+    def _broken(self, name: str, error: CassetteError) -> http.Response:
+        assert self.indexes is not None
+        if self.indexes.broken(name, error):
+            log.error("llm-vcr: broken cassette: %s", error)
+        return error_response(500, "cassette_broken", f"broken cassette: {error}", {
             "X-VCR-Error": "broken-cassette"})
 
-    async def _answer(self, flow: http.HTTPFlow, state: FlowState, hit: Interaction) -> None:
+    async def _answer(
+        self, flow: http.HTTPFlow, state: FlowState, hit: Interaction, latency: float | None
+    ) -> None:
         response = hit.response
-        if self.latency is None:
-            flow.response = _made_response(response)
+        if latency is None:
+            flow.response = recorded_response(response)
             return
-        origin = time.monotonic()
+        # The stream's clock starts when the request reached the proxy, not after the proxy's
+        # own queueing: a burst of streams keeps every stream's recorded pace.
+        origin = time.monotonic() - max(0.0, time.time() - flow.request.timestamp_start)
         if response.chunks:
-            path = self.stream_server.register(StreamPlan(response, origin, self.latency))
+            path = self.stream_server.register(StreamPlan(response, origin, latency))
             # Pointed at the stream server now, and again by the guard after every other addon.
             state.original = point_at_stream_server(flow, self.stream_server.port, path)
             self.guard.mark_timed(flow, path)
             state.timed = True
             return
         # No chunk timing (a go-vcr cassette): wait the recorded time to headers, then answer.
-        await asyncio.sleep(response.duration / 1e9 * self.latency)
-        flow.response = _made_response(response)
+        await asyncio.sleep(max(0.0, origin + response.duration / 1e9 * latency - time.monotonic()))
+        flow.response = recorded_response(response)
 
     async def _miss(
-        self, state: FlowState, request: Request, loaded: LoadedCassette | None
+        self, state: FlowState, request: Request, loaded: Loaded | None, session: Session
     ) -> http.Response:
         assert self.store is not None
         path = self.store.path_for(state.cassette)
+        use = session.use(state.cassette)
         if loaded is None:
-            names = await asyncio.to_thread(self._cassette_names)  # a walk of the whole store
+            names = await asyncio.to_thread(self.store.names)  # a walk of the whole store
             nearest = difflib.get_close_matches(state.cassette, names, n=3)
             hint = f"; nearest names: {', '.join(nearest)}" if nearest else ""
             detail = f"cassette file {_shown(path)} does not exist{hint}"
         else:
             # A scan of the whole cassette: off the event loop, it can hold 100,000 interactions.
-            detail = await asyncio.to_thread(loaded.index.explain_miss, request)
+            detail = await asyncio.to_thread(loaded.index.explain_miss, request, use.usage)
+        use.add_miss(Miss(f"{request.method} {redact_url(request.url)}", detail))
+        prefix = "" if session is self.sessions.default else f"session {session.id}: "
         message = (
-            f"llm-vcr: no recorded answer in cassette '{state.cassette}' ({_shown(path)}): {detail}"
+            f"llm-vcr: {prefix}no recorded answer in cassette '{state.cassette}' "
+            f"({_shown(path)}): {detail}"
         )
         log.warning("%s", message)
         return error_response(404, "cassette_miss", message, {"X-VCR-Miss": state.cassette})
-
-    def _cassette_names(self) -> list[str]:
-        assert self.store is not None
-        root = self.store.root
-        return [
-            p.relative_to(root).as_posix().removesuffix(".yaml")
-            for p in root.rglob("*.yaml")
-            if not any(part.startswith(".") for part in p.relative_to(root).parts)
-        ]
 
     # -- recording ---------------------------------------------------------------------------------
 
@@ -534,6 +566,9 @@ class VCR:
 
     def _save(self, flow: http.HTTPFlow, state: FlowState, shown_url: str) -> None:
         assert self.writer is not None and flow.response is not None and state.tee is not None
+        assert state.request is not None and state.plan is not None
+        session = state.session
+        assert not isinstance(session, SessionError)
         tee = state.tee
         if tee.failed:
             log.warning(
@@ -541,7 +576,6 @@ class VCR:
                 flow.request.method, shown_url, state.cassette,
             )
             return
-        response_headers = [(k, v) for k, v in flow.response.headers.items(multi=True)]
         # go-vcr's `duration`: request sent upstream -> response headers (mitmproxy's timestamps
         # are wall-clock, like started_wall).
         duration = int(max(0.0, (flow.response.timestamp_start or 0) - state.started_wall) * 1e9)
@@ -549,24 +583,38 @@ class VCR:
             flow.response.status_code,
             flow.response.reason,
             flow.response.http_version,
-            response_headers,
+            list(flow.response.headers.items(multi=True)),
             tee.body,
             duration,
             tee.chunks,
             tee.decoded,
         )
         interaction = Interaction(request=state.request, response=self.redactor.response(response))
-        session = self.sessions.setdefault(state.cassette, CassetteSession())
-        session.stats.recorded += 1
-        if state.replays:  # only a replaying proxy needs to know; a recording one must not grow
-            session.consumed[_identity(interaction)] += 1
-        if session.loaded is not None:
-            session.loaded.index.add_used(interaction)
-        self.writer.submit(state.cassette, interaction, state.replace_old)
+        use = session.use(state.cassette)
+        use.recorded += 1
+        if state.plan.replay:
+            # It counts as used by this session once its append shows up in the index; a session
+            # that never replays must not grow with what it wrote.
+            key = identity(interaction)
+            use.consumed[key] += 1
+            use.pending[key] += 1
+        self.writer.submit(state.cassette, interaction, self._start(session, state))
+        use.wrote_at = time.monotonic()
         log.info(
             "llm-vcr: recorded %s %s -> %s (%d bytes, %.0f ms) in '%s'",
             flow.request.method, shown_url, flow.response.status_code, len(tee.body),
             response.duration / 1e6, state.cassette,
+        )
+
+    def _start(self, session: Session, state: FlowState) -> Start:
+        """How this recording joins the cassette's file (see `sessions` for `record`)."""
+        assert state.plan is not None
+        if not state.plan.replace_old:
+            return Start.APPEND
+        if session is self.sessions.default:
+            return Start.AFRESH_IF_OLD  # the proxy's own rule: a file from before it started
+        return Start.AFRESH if self.sessions.starts_afresh(session, state.cassette) else (
+            Start.APPEND
         )
 
     def error(self, flow: http.HTTPFlow) -> None:
@@ -591,93 +639,38 @@ class VCR:
             )
         self._show_client_request(flow, state, shown_url)
 
+    # -- the control API's needs ------------------------------------------------------------------
+
+    def _check_name(self, name: str) -> str:
+        assert self.store is not None
+        bare = validate_name(name)
+        self.store.path_for(bare)  # the store's own checks: links out of the root, lengths
+        return bare
+
+    def _unused(self, name: str, use: Any) -> list[str] | None:
+        return self.indexes.unused_lines(name, use) if self.indexes is not None else None
+
     # -- shutdown -------------------------------------------------------------------------------
 
     async def done(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self.writer is not None:
             await self.writer.flush()
         await self.stream_server.stop()
-        summary: dict[str, dict[str, int]] = {}
-        for name, session in sorted(self.sessions.items()):
-            stats = session.stats
-            if session.loaded is not None:
-                stats.unused = len(session.loaded.index.unused())
-            summary[name] = {
-                "replayed": stats.replayed, "recorded": stats.recorded,
-                "missed": stats.missed, "unused": stats.unused,
-            }
-            log.info(
-                "llm-vcr: cassette '%s': replayed %d, recorded %d, missed %d, unused %d",
-                name, stats.replayed, stats.recorded, stats.missed, stats.unused,
-            )
-        if ctx.options.vcr_summary:
-            write_summary(Path(ctx.options.vcr_summary), {"cassettes": summary})
+        self.summary.finish(self.sessions, self._unused, ctx.options.vcr_summary)
         with contextlib.suppress(exceptions.AddonManagerError):
             if ctx.master.addons.get(ReplayGuard.name) is self.guard:
                 ctx.master.addons.remove(self.guard)
+
 
 def client_url(request: http.Request) -> str:
     """The URL the client asked for, as Go writes it (see `client_request.url_of`)."""
     return url_of(request.scheme, request.host, request.port, request.path)
 
 
-def _bad_name(message: str) -> http.Response:
-    return error_response(400, "cassette_name_invalid", message, {
-        "X-VCR-Error": "bad-cassette-name"})
-
-
 def _is_event_stream(response: http.Response) -> bool:
     return response.headers.get("Content-Type", "").lower().startswith("text/event-stream")
-
-
-def _header_pairs(request: http.Request) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in request.headers.items(multi=True)]
-
-
-def _made_response(response: Response) -> http.Response:
-    """The recorded answer as a mitmproxy response.
-
-    Built around `ResponseData` directly: its constructor type-checks every field at run time
-    (an `if __debug__` check that costs more than the rest of a replay), and these values are
-    typed by construction. The replay tests cover this path on every answer.
-    """
-    headers = http.Headers([(k.encode(), v.encode()) for k, v in reply_headers(response)])
-    now = time.time()
-    data = object.__new__(http.ResponseData)
-    data.__dict__.update(
-        http_version=b"HTTP/1.1",
-        status_code=response.code,
-        reason=reason_phrase(response).encode("latin-1", "replace"),
-        headers=headers,
-        content=response.body,
-        trailers=None,
-        timestamp_start=now,
-        timestamp_end=now,
-    )
-    made = object.__new__(http.Response)
-    made.data = data
-    return made
-
-
-def _identity(interaction: Interaction) -> Identity:
-    """What makes two interactions the same recording (bytes objects cache their hash)."""
-    request = interaction.request
-    return (request.method, request.url, hash(request.body), hash(interaction.response.body))
-
-
-def _index_without(
-    cassette: Cassette, options: MatchOptions, consumed: Counter[Identity]
-) -> RequestIndex:
-    """An index of `cassette` in which what this proxy already consumed counts as used."""
-    index = RequestIndex(cassette.interactions, options)
-    if consumed:
-        left = Counter(consumed)
-        for position, interaction in enumerate(cassette.interactions):
-            key = _identity(interaction)
-            if left[key] > 0:
-                left[key] -= 1
-                index.mark_used(position)
-    return index
 
 
 def _shown(path: Path) -> str:

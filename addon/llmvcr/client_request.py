@@ -3,6 +3,8 @@ the URL it asks for, and whether it is a WebSocket upgrade. Pure functions over 
 
 A cassette is named, most specific first, by the `X-VCR-Cassette` header, then by the proxy user
 name (`HTTPS_PROXY=http://<name>@host:port`, percent-encoded), then by the `vcr_cassette` option.
+The proxy password may name the session the request belongs to (`session=<id>` or
+`client=<name>`, see `sessions`); so may the `X-VCR-Session` header.
 A name the client gave that cannot be read exactly is refused (CassetteNameError, answered 400)
 rather than silently replaced by another cassette: two `X-VCR-Cassette` headers (mitmproxy would
 join them into `a, b`), a header value or user name that is not UTF-8.
@@ -11,9 +13,19 @@ join them into `a, b`), a header value or user name that is not UTF-8.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from .store import CassetteNameError
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    """A session named by a client: `kind` "session" (an id the control API gave) or "client"
+    (a stable client name the control API binds to its current session)."""
+
+    kind: str
+    value: str
 
 
 def basic_auth_user(value: str) -> str | None:
@@ -22,18 +34,40 @@ def basic_auth_user(value: str) -> str | None:
     None when there is no Basic user name; CassetteNameError when it is not UTF-8 (raw or
     percent-encoded).
     """
+    return basic_auth(value)[0]
+
+
+def basic_auth(value: str) -> tuple[str | None, str | None]:
+    """(user name, password) of a `Basic` Proxy-Authorization value, both percent-decoded; None
+    for what is absent. CassetteNameError when the user name is not UTF-8."""
     scheme, _, token = value.partition(" ")
     if scheme.lower() != "basic":
-        return None
+        return None, None
     try:
         raw = base64.b64decode(token.strip())
     except ValueError:
-        return None
+        return None, None
+    raw_user, colon, raw_password = raw.partition(b":")
     try:
-        user = raw.partition(b":")[0].decode("utf-8")
+        user = raw_user.decode("utf-8")
     except UnicodeDecodeError:
         raise CassetteNameError("<proxy user name>", "it is not valid UTF-8") from None
-    return decode_user(user)
+    try:
+        password = unquote(raw_password.decode("utf-8"), errors="strict") if colon else None
+    except UnicodeDecodeError:
+        password = None  # not a session reference; never shown anywhere
+    return decode_user(user), password or None
+
+
+def session_ref(password: str | None) -> SessionRef | None:
+    """The session a proxy password names: `session=<id>` or `client=<name>`; None for any other
+    password (with `proxyauth=any` a password may be anything)."""
+    if not password:
+        return None
+    kind, eq, value = password.partition("=")
+    if eq and value and kind in ("session", "client"):
+        return SessionRef(kind, value)
+    return None
 
 
 def decode_user(user: str) -> str | None:

@@ -30,11 +30,13 @@ values; the addon does the I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .modes import Mode
-from .sessions import SessionError, Settings
+from .replay import parse_latency as _latency
+from .sessions import Registry, SessionError, Settings, UnusedLister, report
+from .summary import Summary
 
 CONTROL_HOST = "llm-vcr.invalid"
 MAX_BODY_BYTES = 64 * 1024
@@ -189,3 +191,77 @@ def _bool(data: dict[str, object], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise SessionError(400, key, "true or false is expected")
     return value
+
+
+PortOpener = Callable[[], Awaitable[int]]
+PortCloser = Callable[[int], None]
+
+
+class ControlAPI:
+    """Answers control requests against the proxy's session registry.
+
+    `check_name` validates cassette names (the store's rules), `unused` lists a cassette's unused
+    interactions for a session's report, `summary` logs and keeps closed sessions' reports, and
+    `open_port`/`close_port` (the addon's, through mitmproxy's `mode` option) give a session a
+    proxy port of its own.
+    """
+
+    def __init__(
+        self,
+        sessions: Registry,
+        check_name: Callable[[str], str],
+        unused: UnusedLister,
+        summary: Summary,
+    ) -> None:
+        self.sessions = sessions
+        self.check_name = check_name
+        self.unused = unused
+        self.summary = summary
+        self.open_port: PortOpener | None = None
+        self.close_port: PortCloser | None = None
+
+    async def handle(self, method: str, path: str, body: bytes, now: float) -> tuple[int, bytes]:
+        """(status, JSON body) for one control request; nothing changes on an error."""
+        try:
+            return await self._handle(method, path, body, now)
+        except SessionError as e:
+            return e.status, error_body(e)
+
+    async def _handle(
+        self, method: str, path: str, body: bytes, now: float
+    ) -> tuple[int, bytes]:
+        for session in self.sessions.expire(now):
+            self.summary.closed(session, self.unused, "expired after being idle")
+        action = route(method, path)
+        if action.action == "list":
+            default = self.sessions.default
+            reports = [report(s, self.unused) for s in self.sessions if s is not default]
+            return 200, _json({"sessions": reports})
+        if action.action == "open":
+            asked = parse_open(body, self.sessions.default.settings, self.check_name, _latency)
+            self.sessions.check_mode(asked.settings.mode)
+            port = None
+            if asked.port:
+                if self.open_port is None:
+                    raise SessionError(400, "port", "this proxy cannot open ports for sessions")
+                port = await self.open_port()
+            session = self.sessions.open(
+                asked.settings, now, cassette=asked.cassette, named=asked.named,
+                client=asked.client, port=port,
+            )
+            data = report(session, self.unused)
+            data["proxy_password"] = f"session={session.id}"
+            return 201, _json(data)
+        assert action.session is not None
+        if action.action == "report":
+            session = self.sessions.get(action.session)
+            session.last_seen = now
+            return 200, _json(report(session, self.unused))
+        session = self.sessions.close(action.session)
+        if session.port is not None and self.close_port is not None:
+            self.close_port(session.port)
+        return 200, _json(self.summary.closed(session, self.unused))
+
+
+def _json(data: object) -> bytes:
+    return (json.dumps(data, indent=2) + "\n").encode()

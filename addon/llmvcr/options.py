@@ -59,7 +59,12 @@ def declare(loader: Any) -> None:
         "vcr_reuse", bool, False, "Let a recorded interaction answer more than once."
     )
     loader.add_option(
-        "vcr_summary", str, "", "Write a JSON summary per cassette here when mitmproxy stops."
+        "vcr_summary", str, "",
+        "Write a JSON summary per cassette and session here when mitmproxy stops.",
+    )
+    loader.add_option(
+        "vcr_session_idle", float, 3600.0,
+        "Seconds after which an open session that saw no request is closed and its report logged.",
     )
 
 

@@ -28,11 +28,14 @@ Which session a request belongs to, most specific first (the addon reads these f
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .matching import Usage
+from .matching import RequestIndex, Usage
 from .modes import Mode
+
+Identity = tuple[str, str, int, int]  # see indexes.identity
 
 DEFAULT_SESSION_ID = "default"
 # One session keeps at most this many miss explanations (its count goes on): a client looping on
@@ -69,9 +72,18 @@ class Miss:
 
 @dataclass(slots=True)
 class CassetteUse:
-    """One session's dealings with one cassette."""
+    """One session's dealings with one cassette.
+
+    What it replayed or recorded is kept by content (`consumed`), the authority that survives a
+    rebuilt index, and by position in the index it last used (`usage`), which answers lookups;
+    `indexes.sync` keeps the second in step with the first.
+    """
 
     usage: Usage = field(default_factory=Usage)
+    index: RequestIndex | None = None  # the index `usage` counts positions of
+    known: int = 0  # positions of `index` already reconciled with `pending`
+    consumed: Counter[Identity] = field(default_factory=Counter)
+    pending: Counter[Identity] = field(default_factory=Counter)  # consumed, position not found yet
     replayed: int = 0
     recorded: int = 0
     missed: int = 0
@@ -108,8 +120,8 @@ class Session:
         return found
 
 
-UnusedLister = Callable[[str, Usage], list[str] | None]
-"""`(cassette, usage) -> the request lines of its interactions that usage has not answered`,
+UnusedLister = Callable[[str, "CassetteUse"], list[str] | None]
+"""`(cassette, use) -> the request lines of its interactions that the use has not answered`,
 or None when the cassette is not loaded (missing, broken, or never replayed from)."""
 
 
@@ -123,7 +135,7 @@ def report(session: Session, unused: UnusedLister, is_open: bool = True) -> dict
     names += [name for name in session.named if name not in session.uses]
     for name in names:
         use = session.uses.get(name) or CassetteUse()
-        lines = unused(name, use.usage) if replays(session.mode) else None
+        lines = unused(name, use) if replays(session.mode) else None
         entry = {
             "replayed": use.replayed,
             "recorded": use.recorded,
