@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmvcr.audit import check_paths
 from llmvcr.cassette import (
     Cassette,
     CassetteError,
@@ -27,6 +26,7 @@ from llmvcr.cassette import (
 )
 from llmvcr.cassette.fastreader import fast_loads
 from llmvcr.cassette.fullreader import full_loads
+from llmvcr.commands.check import check_paths
 from test_cassette_fastpath import _loaded, _reference
 from test_cassette_roundtrip import TRICKY
 

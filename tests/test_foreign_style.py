@@ -8,8 +8,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from llmvcr.audit import check_paths
 from llmvcr.cassette import Interaction, Request, Response, dumps, load
+from llmvcr.commands.check import check_paths
 from llmvcr.store import CassetteStore
 
 # As a go-vcr release on another YAML library writes it: the JSON bodies double-quoted with `\"`.

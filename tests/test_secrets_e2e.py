@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from llmvcr.audit import check_paths
 from llmvcr.cassette import Cassette, load
+from llmvcr.commands.check import check_paths
 
 pytestmark = pytest.mark.e2e
 

@@ -583,25 +583,25 @@ def ca_command(args: argparse.Namespace) -> int:
 
 
 def fmt_command(args: argparse.Namespace) -> int:
-    from llmvcr.cassette_fmt import fmt_paths
+    from llmvcr.commands.fmt import fmt_paths
 
     return int(fmt_paths(args.paths, args.check) or 0)
 
 
 def show_command(args: argparse.Namespace) -> int:
-    from llmvcr.transcript import show_paths
+    from llmvcr.commands.show import show_paths
 
     return show_paths(args.paths, raw=args.raw)
 
 
 def check_command(args: argparse.Namespace) -> int:
-    from llmvcr.audit import check_paths
+    from llmvcr.commands.check import check_paths
 
     return check_paths(args.paths)
 
 
 def redact_command(args: argparse.Namespace) -> int:
-    from llmvcr.scrub import redact_paths
+    from llmvcr.commands.redact import redact_paths
 
     return redact_paths(args.paths)
 

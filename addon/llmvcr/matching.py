@@ -32,11 +32,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import jsonpath, multipart
 from .cassette import Headers, Interaction, Request
+from .headers import first_header, header_values, is_form, is_multipart
 from .redact import may_need_scrub, redact_form_text, redact_multipart, redact_url, scrub_json
 from .secret_names import is_secret_query_param
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 # Shown values are cut to this many characters (with "…") and at most this many body paths listed.
 _VALUE_WIDTH = 60
@@ -117,12 +117,6 @@ class _Raw(NamedTuple):
 _Body = _Json | _Multipart | _Raw
 
 
-def _header_values(headers: Headers, name: str) -> list[str]:
-    """Every value of header `name`, any case of the name, in order."""
-    lowered = name.lower()
-    return [v for key, values in headers.items() if key.lower() == lowered for v in values]
-
-
 def _parse_body(body: bytes, headers: Headers, ignore_json: tuple[str, ...]) -> _Body:
     """The comparable form of a body, after the recorder's scrubbing (`redact.scrub_json`,
     `redact_multipart`, `redact_form_text`): a recorded body that still holds a secret compares
@@ -139,15 +133,15 @@ def _parse_body(body: bytes, headers: Headers, ignore_json: tuple[str, ...]) -> 
                 value, _ = scrub_json(value)
             return _Json(jsonpath.remove(value, ignore_json) if ignore_json else value)
     if body:
-        content_type = ", ".join(_header_values(headers, "Content-Type"))
-        if body.startswith(b"--") or "multipart/" in content_type.lower():
+        content_type = first_header(headers, "Content-Type")
+        if body.startswith(b"--") or is_multipart(headers):
             body = redact_multipart(body, content_type) or body
             boundary = multipart.boundary(body, content_type)
             parts = None if boundary is None else multipart.parts(body, boundary)
             if parts is not None:
                 return _Multipart(tuple((part.head, body[part.start : part.end])
                                         for part in parts))
-        elif _FORM_CONTENT_TYPE in content_type.lower():
+        elif is_form(headers):
             return _Raw(redact_form_text(body))
     return _Raw(body)
 
@@ -166,7 +160,7 @@ def _body_key(parsed: _Body) -> Hashable:
 def _header_key(headers: Headers, names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     if not names:
         return ()
-    return tuple(tuple(_header_values(headers, name)) for name in names)
+    return tuple(tuple(header_values(headers, name)) for name in names)
 
 
 class _KeyMaker:
@@ -464,7 +458,7 @@ def _compare(
         return None
     detail = query + _body_differences(mine, keys.parse_body(recorded))
     for name in keys.header_names:
-        a, b = _header_values(request.headers, name), _header_values(recorded.headers, name)
+        a, b = header_values(request.headers, name), header_values(recorded.headers, name)
         if a != b:
             detail.append(f"header {name}: {_show_values(a)} != {_show_values(b)}")
     return _Comparison(place, detail)
@@ -511,7 +505,9 @@ def explain_miss(
         numbers = ", ".join(f"#{p}" for p in exact)
         if all(p in used for p in exact):
             return (
-                f"{head}: every recorded interaction that matches it was used: {numbers}\n{footer}"
+                f"{head}: every recorded interaction that matches it was used: {numbers} "
+                "(to answer again: set vcr_reuse=true, or start a new session, which starts "
+                f"from the first interaction)\n{footer}"
             )
         return f"{head}: matches recorded interaction {numbers}\n{footer}"
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .cassette import Chunk, Headers, Request, Response, canonical_header_name
+from .headers import FORM_TYPE, first_header, media_type_of
 
 log = logging.getLogger("llmvcr")
 
@@ -158,7 +159,7 @@ def form_fields(url: str, body: bytes, content_type: str) -> Headers:
     """go-vcr's `form`: URL query parameters plus form-encoded body fields."""
     form: Headers = {}
     pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
-    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+    if media_type_of(content_type) == FORM_TYPE:
         pairs += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     for key, value in pairs:
         form.setdefault(key, []).append(value)
@@ -176,7 +177,7 @@ def header_map(pairs: HeaderPairs) -> Headers:
 def build_request(method: str, url: str, headers: HeaderPairs, body: bytes) -> Request:
     """A request as a Go client's recording has it (format doc), before redaction."""
     headers = header_map(headers)
-    content_type = headers.get("Content-Type", [""])[0]
+    content_type = first_header(headers, "Content-Type")
     return Request(
         method=method,
         url=url,

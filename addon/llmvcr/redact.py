@@ -30,6 +30,7 @@ from urllib.parse import unquote_plus
 
 from . import jsonpath, multipart
 from .cassette import Chunk, Headers, Request, Response, canonical_header_name
+from .headers import first_header, is_event_stream, is_form, is_multipart
 from .secret_names import (
     REDACTED,
     SECRET_QUERY_PARAMS,
@@ -37,6 +38,7 @@ from .secret_names import (
     is_secret_query_param,
     may_name_secret_field,
 )
+from .sse import data_field, looks_like_sse, sse_lines
 
 __all__ = [
     "DEFAULT_KEEP_HEADERS",
@@ -52,10 +54,6 @@ __all__ = [
 ]
 
 DEFAULT_KEEP_HEADERS: tuple[str, ...] = ("Accept", "Content-Type", "User-Agent")
-
-_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-_EVENT_STREAM_CONTENT_TYPE = "text/event-stream"
-
 
 
 def _redact_query(query: str) -> str:
@@ -202,15 +200,6 @@ def _redact_form(form: Headers) -> Headers:
     }
 
 
-def _header_value(headers: Headers, name: str) -> str:
-    """The first value of header `name` (any case), or ""."""
-    lowered = name.lower()
-    for key, values in headers.items():
-        if key.lower() == lowered and values:
-            return values[0]
-    return ""
-
-
 def _compact_json(value: object) -> bytes:
     try:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
@@ -288,15 +277,14 @@ class Redactor:
         """A redacted copy of `req`."""
         body = req.body
         content_length = req.content_length
-        content_type = _header_value(req.headers, "Content-Type")
-        if _FORM_CONTENT_TYPE in content_type.lower():
+        if is_form(req.headers):
             body = redact_form_text(body)
         elif _looks_like_json(body):
             new_body = self._json_value(body)
             if new_body is not None:
                 body = new_body
-        elif body.startswith(b"--") or "multipart/" in content_type.lower():
-            new_body = redact_multipart(body, content_type)
+        elif body.startswith(b"--") or is_multipart(req.headers):
+            new_body = redact_multipart(body, first_header(req.headers, "Content-Type"))
             if new_body is not None:
                 body = new_body
         if content_length == len(req.body):
@@ -319,15 +307,14 @@ class Redactor:
         body = resp.body
         edits: list[_Edit] = []
         if body:
-            content_type = _header_value(resp.headers, "Content-Type").lower()
-            if _EVENT_STREAM_CONTENT_TYPE in content_type:
+            if is_event_stream(resp.headers):
                 body, edits = self._event_stream_body(body)
             elif _looks_like_json(body):
                 new_body = self._json_value(body)
                 if new_body is not None:
                     edits = [(0, len(body), len(new_body))]
                     body = new_body
-            elif body.startswith((b"data:", b"event:")):
+            elif looks_like_sse(body):
                 body, edits = self._event_stream_body(body)
 
         content_length = resp.content_length
@@ -369,19 +356,16 @@ class Redactor:
         """The SSE body with each JSON `data:` line redacted; framing kept byte for byte."""
         out: list[bytes] = []
         edits: list[_Edit] = []
-        offset = 0
-        for line in body.splitlines(keepends=True):
-            content = line.rstrip(b"\r\n")
-            ending = line[len(content) :]
-            if content.startswith(b"data:"):
-                prefix_length = 6 if content.startswith(b"data: ") else 5
-                payload = content[prefix_length:]
-                if _looks_like_json(payload):
-                    new_payload = self._json_value(payload)
-                    if new_payload is not None:
-                        start = offset + prefix_length
-                        edits.append((start, start + len(payload), len(new_payload)))
-                        line = content[:prefix_length] + new_payload + ending
-            out.append(line)
-            offset += len(content) + len(ending)
+        for line in sse_lines(body):
+            field = data_field(line.text)
+            new_payload = None
+            if field is not None and _looks_like_json(field[1]):
+                new_payload = self._json_value(field[1])
+            if field is None or new_payload is None:
+                out += [line.text, line.end]
+                continue
+            prefix_length, payload = field
+            start = line.start + prefix_length
+            edits.append((start, start + len(payload), len(new_payload)))
+            out += [line.text[:prefix_length], new_payload, line.end]
         return (b"".join(out), edits) if edits else (body, [])

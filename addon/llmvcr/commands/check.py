@@ -46,18 +46,19 @@ from urllib.parse import unquote_plus, urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from . import multipart
-from .cassette import CassetteError, CassetteWarning, Headers, Interaction, loads
-from .paths import cassette_files
-from .redact import DEFAULT_KEEP_HEADERS, redact_url, urls_in_text
-from .secret_names import (
+from .. import multipart
+from ..cassette import CassetteError, CassetteWarning, Headers, Interaction, loads
+from ..headers import first_header, is_event_stream, is_form, is_multipart
+from ..redact import DEFAULT_KEEP_HEADERS, redact_url, urls_in_text
+from ..secret_names import (
     REDACTED,
     is_secret_field,
     is_secret_header,
     is_secret_query_param,
     secret_kinds,
 )
-from .transcript import content_type
+from ..sse import data_field, looks_like_sse, sse_lines
+from .files import Problem, cannot_read, for_each_cassette
 
 try:
     from yaml import CBaseLoader as _YamlLoader
@@ -66,9 +67,6 @@ except ImportError:  # PyYAML built without libyaml
 
 ERROR = "error"
 WARNING = "warning"
-
-_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-_EVENT_STREAM_CONTENT_TYPE = "text/event-stream"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -250,17 +248,14 @@ def _json_documents(text: str, headers: Headers) -> Iterator[tuple[object, int]]
     if whole is not _NOT_JSON:
         yield whole, 0
         return
-    if content_type(headers) != _EVENT_STREAM_CONTENT_TYPE and not text.startswith(
-        ("data:", "event:")
-    ):
+    if not is_event_stream(headers) and not looks_like_sse(text):
         return
-    offset = 0
-    for line in text.splitlines(keepends=True):
-        if line.startswith("data:"):
-            value = _json_or_none(line[5:])
+    for line in sse_lines(text):
+        field = data_field(line.text)
+        if field is not None:
+            value = _json_or_none(field[1])
             if value is not _NOT_JSON:
-                yield value, offset
-        offset += len(line)
+                yield value, line.start
 
 
 def _url_secrets(url: str) -> Iterator[tuple[str, int]]:
@@ -301,11 +296,9 @@ def _json_secrets(value: object) -> Iterator[tuple[str, str, int]]:
 
 def _multipart_secrets(body: bytes, headers: Headers) -> Iterator[tuple[str, int, int]]:
     """Multipart parts named like secrets with content: (name, offset of the content, length)."""
-    if not body.startswith(b"--") and "multipart/" not in content_type(headers):
+    if not body.startswith(b"--") and not is_multipart(headers):
         return
-    type_header = next((v for k, vs in headers.items() if k.lower() == "content-type" for v in vs),
-                       "")
-    boundary = multipart.boundary(body, type_header)
+    boundary = multipart.boundary(body, first_header(headers, "Content-Type"))
     for part in (multipart.parts(body, boundary) or []) if boundary is not None else []:
         name = multipart.part_name(part.head)
         content = body[part.start : part.end]
@@ -324,7 +317,7 @@ def _check_body(report: _Report, lines: _Lines, section: str, body: bytes,
             return lines.text_offset(offset, text, section, "body")
         return lines.key(section, "body")
 
-    if content_type(headers) == _FORM_CONTENT_TYPE:
+    if is_form(headers):
         for name, length in _secret_params(text):
             report.error(lines.key(section, "body"),
                          f"secret: form field {name} in {section} body ({_chars(length)})")
@@ -418,22 +411,27 @@ def check_file(path: str | Path) -> list[Finding]:
     try:
         data = Path(path).read_bytes()
     except OSError as e:
-        return [Finding(name, 0, ERROR, f"cannot read the cassette: {e.strerror or e}")]
+        return [Finding(name, 0, ERROR, cannot_read(e))]
     return check_bytes(data, name)
 
 
 def check_paths(paths: Sequence[str], out: TextIO = sys.stdout) -> int:
     """Check every cassette under `paths` (files, or folders searched for `*.yaml`); print one line
     per problem and a summary. 1 when there is an error (or a path does not exist), else 0."""
-    files, missing = cassette_files(paths)
-    findings = [Finding(name, 0, ERROR, "no such file or directory") for name in missing]
-    for path in files:
-        findings.extend(check_file(path))
+    findings: list[Finding] = []
+
+    def check(path: Path) -> None:
+        findings.extend(check_bytes(path.read_bytes(), str(path)))
+
+    def problem(problem: Problem) -> None:
+        findings.append(Finding(problem.path, problem.line, ERROR, problem.message))
+
+    files = for_each_cassette(paths, check, problem, writes=False).files
     for finding in findings:
         out.write(f"{finding}\n")
     errors = sum(finding.severity == ERROR for finding in findings)
     warned = len(findings) - errors
-    out.write(f"checked {len(files)} cassette{'' if len(files) == 1 else 's'}: "
+    out.write(f"checked {files} cassette{'' if files == 1 else 's'}: "
               f"{errors} error{'' if errors == 1 else 's'}, "
               f"{warned} warning{'' if warned == 1 else 's'}\n")
     return 1 if errors else 0

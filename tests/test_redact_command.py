@@ -8,9 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
-from llmvcr.audit import check_file
 from llmvcr.cassette import Style, dumps, load, loads
-from llmvcr.scrub import redact_paths
+from llmvcr.commands.check import check_file
+from llmvcr.commands.redact import redact_paths
 
 SEED = Path(__file__).resolve().parent.parent / "cassettes" / "simple_streaming.yaml"
 

@@ -22,14 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmvcr.cassette import Cassette, Chunk, Interaction, Request, Response, dumps, load
-from llmvcr.transcript import (
-    EventStreamError,
-    iter_event_stream,
-    parse_sse,
-    reassemble,
-    show_paths,
-    summarize_request,
-)
+from llmvcr.commands.show import show_paths
+from llmvcr.show import EventStreamError, decode_event_stream, reassemble, summarize_request
+from llmvcr.sse import sse_events
 
 SEED = Path(__file__).resolve().parent.parent / "cassettes" / "simple_streaming.yaml"
 
@@ -319,7 +314,8 @@ def test_folders_are_searched_for_yaml(tmp_path: Path) -> None:
 
 
 def test_sse_framing_rules() -> None:
-    events = parse_sse(b": comment\r\nevent: a\r\ndata: {\"x\":\r\ndata: 1}\r\n\r\ndata:2\rdata: 3")
+    body = b": comment\r\nevent: a\r\ndata: {\"x\":\r\ndata: 1}\r\n\r\ndata:2\rdata: 3"
+    events = sse_events(body)
     assert [(e.event, e.data) for e in events] == [("a", '{"x":\n1}'), ("", "2\n3")]
 
 
@@ -334,13 +330,13 @@ def _frame(headers: bytes, payload: bytes) -> bytes:
 def test_event_stream_headers_and_crc() -> None:
     header = b"\x0b:event-type\x07\x00\x05chunk" + b"\x04flag\x00" + b"\x03num\x04\x00\x00\x01\x00"
     body = _frame(header, b'{"a":1}') + _frame(b"", b"second")
-    messages = list(iter_event_stream(body))
+    messages = list(decode_event_stream(body))
     assert messages[0].headers == {":event-type": "chunk", "flag": True, "num": 256}
     assert [m.payload for m in messages] == [b'{"a":1}', b"second"]
     broken = bytearray(body)
     broken[-3] ^= 0xFF
     with pytest.raises(EventStreamError, match="message CRC"):
-        list(iter_event_stream(bytes(broken)))
+        list(decode_event_stream(bytes(broken)))
 
 
 def test_converse_stream_events(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 The rules are `redact.Redactor`'s defaults, the ones every recording gets: only the allow-listed
 headers stay (`DEFAULT_KEEP_HEADERS`, in Go's canonical spelling), secret query parameters and
-form fields keep their name but get the value `REDACTED`, a password in a URL likewise. Bodies are
-left alone (no JSON paths are configured here); `llm-vcr check` finds keys in bodies.
+form fields keep their name but get the value `REDACTED`, a password in a URL likewise; in JSON
+bodies (plain or an event stream's `data:` lines) the values of secret fields and the secrets of
+URLs get `REDACTED`, and so do multipart parts named like secrets (no configured JSON paths here:
+`llm-vcr check` reports what else is left).
 
 A file with nothing to redact is not touched (not even rewritten: a second run changes nothing and
 leaves the mtime as it was). A changed file is written in its own layout (indent, key shape)
@@ -11,10 +13,15 @@ through a temp file in its folder, fsynced, then renamed over it, so a reader se
 the new one. The read, the redaction and the rename happen under the file's lock
 (`locking.rewrite_cassette`): beside a recording proxy, `redact` waits its turn, and the proxy's
 interactions land before the redaction (and get redacted) or after it, never lost.
-What was removed is printed by name, never by value (one line per interaction):
+What was removed is printed by name, never by value (one line per interaction): header and
+parameter names, the names of url-encoded form fields; a JSON or multipart body is only said to
+have changed ("redacted secret fields in the request body"), as no text of it is printed.
 
     cassettes/x.yaml: interaction 0: removed request header Authorization; redacted query
     parameter key
+
+Missing paths and files that do not load or cannot be rewritten are reported the
+`commands.files` way; the other files are still redacted.
 
 Pure Python (no mitmproxy).
 """
@@ -28,9 +35,8 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote_plus, urlsplit
 
-from .cassette import (
+from ..cassette import (
     Cassette,
-    CassetteError,
     Headers,
     Interaction,
     Request,
@@ -39,9 +45,10 @@ from .cassette import (
     dumps,
     loads,
 )
-from .locking import rewrite_cassette
-from .paths import cassette_files
-from .redact import Redactor
+from ..headers import is_form
+from ..locking import rewrite_cassette
+from ..redact import Redactor
+from .files import for_each_cassette, print_problems
 
 
 def _changed_params(before: str, after: str) -> list[str]:
@@ -87,9 +94,12 @@ def _request_changes(before: Request, after: Request) -> list[str]:
         noun = "parameter" if len(unique) == 1 else "parameters"
         changes.append(f"redacted query {noun} {', '.join(unique)}")
     if before.body != after.body:
-        fields = _changed_params(before.body.decode("latin-1"), after.body.decode("latin-1"))
+        # Only a url-encoded form is split into fields (and its field names printed): any other
+        # body (JSON, multipart) may hold anything where a form's `=` and `&` would be.
+        fields = _changed_params(before.body.decode("latin-1"), after.body.decode("latin-1")
+                                 ) if is_form(before.headers) else []
         changes.append(f"redacted form fields {', '.join(fields)} in the body" if fields
-                       else "redacted the request body")
+                       else "redacted secret fields in the request body")
     if _password(before.url) != _password(after.url) or (
         _password(before.request_uri) != _password(after.request_uri)
     ):
@@ -102,6 +112,8 @@ def _request_changes(before: Request, after: Request) -> list[str]:
 def _response_changes(before: Response, after: Response) -> list[str]:
     changes = _header_changes("response", "header", before.headers, after.headers)
     changes += _header_changes("response", "trailer", before.trailer, after.trailer)
+    if before.body != after.body:
+        changes.append("redacted secret fields in the response body")
     if not changes and before != after:
         changes.append("redacted the response")
     return changes
@@ -154,28 +166,19 @@ def redact_paths(paths: Sequence[str], out: TextIO = sys.stdout, err: TextIO | N
     handled, else 0.
     """
     err = err if err is not None else sys.stderr
-    files, missing = cassette_files(paths)
-    status = 0
-    for name in missing:
-        err.write(f"llm-vcr: {name}: no such file or directory\n")
-        status = 1
-    changed = failed = 0
-    for path in files:
-        try:
-            report = redact_file(path)
-        except CassetteError as e:
-            err.write(f"llm-vcr: {e}\n")
-            status, failed = 1, failed + 1
-            continue
-        except OSError as e:
-            err.write(f"llm-vcr: {path}: cannot rewrite the cassette: {e.strerror or e}\n")
-            status, failed = 1, failed + 1
-            continue
+    changed = 0
+
+    def redact(path: Path) -> None:
+        nonlocal changed
+        report = redact_file(path)
         if report:
             changed += 1
         for position, changes in report:
             out.write(f"{path}: interaction {position}: {'; '.join(changes)}\n")
-    unchanged = len(files) - changed - failed
+
+    outcome = for_each_cassette(paths, redact, print_problems(err), writes=True)
+    failed = outcome.failed
+    unchanged = outcome.files - changed - failed
     summary = f"redacted {changed} cassette{'' if changed == 1 else 's'}, {unchanged} unchanged"
     out.write(summary + (f", {failed} failed\n" if failed else "\n"))
-    return status
+    return outcome.status

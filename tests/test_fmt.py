@@ -1,4 +1,4 @@
-"""`llm-vcr fmt` (cassette_fmt.fmt_paths): rewrite in canonical form, --check, folders, errors."""
+"""`llm-vcr fmt` (commands.fmt.fmt_paths): rewrite in canonical form, --check, folders, errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import SEED
 from llmvcr.cassette import dumps, loads
-from llmvcr.cassette_fmt import fmt_paths
+from llmvcr.commands.fmt import fmt_paths
 
 CANONICAL = SEED.read_bytes()
 # the seed as a hand-edited file: flow style, a quoted string, keys out of order
@@ -95,7 +95,7 @@ def test_broken_file_is_reported_without_traceback(tmp_path: Path) -> None:
     messy.write_bytes(MESSY)
     code, out, err = run([broken, messy], check=False)
     assert code == 1
-    assert err == f"{broken}:2: unsupported cassette version 1 (version 2 expected)\n"
+    assert err == f"llm-vcr: {broken}:2: unsupported cassette version 1 (version 2 expected)\n"
     assert "Traceback" not in err + out
     assert out == f"reformatted {messy}\n"  # the other files are still formatted
     assert broken.read_bytes() == b"---\nversion: 1\ninteractions: []\n"
@@ -103,4 +103,4 @@ def test_broken_file_is_reported_without_traceback(tmp_path: Path) -> None:
 
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
-    assert run([missing], check=True) == (1, "", f"{missing}: no such file or folder\n")
+    assert run([missing], check=True) == (1, "", f"llm-vcr: {missing}: no such file or directory\n")
