@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import difflib
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,9 @@ class VCR:
         self.sessions = Registry(Settings(Mode.RECORD_ONCE), 3600.0, time.monotonic())
         self.summary = Summary()
         self.control = ControlAPI(self.sessions, self._check_name, self._unused, self.summary)
+        self.control.open_port = self._open_port
+        self.control.close_port = self._close_port
+        self.control.prepare = self._load_named
         # The proxy user name and session reference given at CONNECT, per client connection (or
         # why the user name is unusable).
         self._connection_auth: dict[str, tuple[str | CassetteNameError | None, SessionRef | None]]
@@ -219,7 +223,7 @@ class VCR:
         while True:
             await asyncio.sleep(min(30.0, self.sessions.idle_timeout / 4))
             for session in self.sessions.expire(time.monotonic()):
-                self.summary.closed(session, self._unused, "expired after being idle")
+                await self.control.closed(session, "expired after being idle")
 
     # -- choosing the session and the cassette ------------------------------------------------
 
@@ -649,6 +653,38 @@ class VCR:
 
     def _unused(self, name: str, use: Any) -> list[str] | None:
         return self.indexes.unused_lines(name, use) if self.indexes is not None else None
+
+    async def _load_named(self, session: Session) -> None:
+        """Load (off the event loop) the cassettes a session named but never used, so its report
+        lists their interactions as unused."""
+        indexes = self.indexes
+        if indexes is None:
+            return
+        for name in session.named:
+            if name not in session.uses and indexes.current(name) is None:
+                await asyncio.to_thread(indexes.refresh, name)
+
+    async def _open_port(self) -> int:
+        """A proxy port of a session's own (for clients that can carry nothing in the proxy URL,
+        such as Java): one more `regular@PORT` entry in mitmproxy's `mode` option, listening on
+        the proxy's own host, once it accepts connections."""
+        host = ctx.options.listen_host or "127.0.0.1"
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        ctx.options.update(mode=[*ctx.options.mode, f"regular@{port}"])
+        for _ in range(250):  # mitmproxy starts the server in a task of its own
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection(host, port)
+                writer.close()
+                return port
+            await asyncio.sleep(0.02)
+        self._close_port(port)
+        raise SessionError(503, "port", f"could not listen on {host}:{port}")
+
+    def _close_port(self, port: int) -> None:
+        spec = f"regular@{port}"
+        ctx.options.update(mode=[mode for mode in ctx.options.mode if mode != spec])
 
     # -- shutdown -------------------------------------------------------------------------------
 

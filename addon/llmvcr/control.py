@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from .modes import Mode
 from .replay import parse_latency as _latency
-from .sessions import Registry, SessionError, Settings, UnusedLister, report
+from .sessions import Registry, Session, SessionError, Settings, UnusedLister, report
 from .summary import Summary
 
 CONTROL_HOST = "llm-vcr.invalid"
@@ -219,6 +219,9 @@ class ControlAPI:
         self.summary = summary
         self.open_port: PortOpener | None = None
         self.close_port: PortCloser | None = None
+        # Loads the named cassettes a report lists (off the event loop), so that one never used
+        # still reports its unused interactions.
+        self.prepare: Callable[[Session], Awaitable[None]] | None = None
 
     async def handle(self, method: str, path: str, body: bytes, now: float) -> tuple[int, bytes]:
         """(status, JSON body) for one control request; nothing changes on an error."""
@@ -231,7 +234,7 @@ class ControlAPI:
         self, method: str, path: str, body: bytes, now: float
     ) -> tuple[int, bytes]:
         for session in self.sessions.expire(now):
-            self.summary.closed(session, self.unused, "expired after being idle")
+            await self.closed(session, "expired after being idle")
         action = route(method, path)
         if action.action == "list":
             default = self.sessions.default
@@ -256,11 +259,19 @@ class ControlAPI:
         if action.action == "report":
             session = self.sessions.get(action.session)
             session.last_seen = now
+            if self.prepare is not None:
+                await self.prepare(session)
             return 200, _json(report(session, self.unused))
         session = self.sessions.close(action.session)
+        return 200, _json(await self.closed(session))
+
+    async def closed(self, session: Session, why: str = "closed") -> dict[str, object]:
+        """Release what a closed (or expired) session held and log its final report."""
         if session.port is not None and self.close_port is not None:
             self.close_port(session.port)
-        return 200, _json(self.summary.closed(session, self.unused))
+        if self.prepare is not None:
+            await self.prepare(session)
+        return self.summary.closed(session, self.unused, why)
 
 
 def _json(data: object) -> bytes:
