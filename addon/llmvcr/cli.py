@@ -178,6 +178,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="send localhost traffic through the proxy too (no NO_PROXY): to record a local "
              "model server",
     )
+    parser.add_argument(
+        "--isolate", action="store_true",
+        help="run CMD where the only way out is the proxy (Linux network namespace): what "
+             "would bypass it fails at once and is named in one line",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
 
 
@@ -393,6 +398,10 @@ def run_command(args: argparse.Namespace) -> int:
     confdir = confdir_of(args)
     if args.port:
         launcher.check_port_free("127.0.0.1", args.port)
+    if args.isolate:
+        from llmvcr import isolate
+
+        isolate.check_available()
     launcher.ensure_ca(confdir)
     workdir = Path(tempfile.mkdtemp(prefix="llm-vcr-"))
     summary_path = workdir / "summary.json"
@@ -408,11 +417,18 @@ def run_command(args: argparse.Namespace) -> int:
             url = launcher.proxy_url("127.0.0.1", port)
             env = launcher.applied(
                 os.environ,
-                launcher.proxy_environment(url, bundle, os.environ, args.proxy_localhost),
+                launcher.client_environment(url, confdir, bundle, os.environ,
+                                            args.proxy_localhost),
             )
-            code = _run_child(command, env, relay)
+            code = _run_isolated(command, env, relay, port, workdir) if args.isolate else (
+                _run_child(command, env, relay)
+            )
             early = proxy.exited()
             proxy.stop()
+        if code != 0 and proxy.client_connections == 0 and early is None:
+            from llmvcr.runtimes import hint
+
+            print(f"llm-vcr: {hint(command)}", file=sys.stderr)
         if early is not None:
             print(f"llm-vcr: the proxy stopped while the command ran (exit code {early})",
                   file=sys.stderr)
@@ -422,6 +438,18 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         proxy.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_isolated(command: list[str], env: dict[str, str], relay: SignalRelay, port: int,
+                  workdir: Path) -> int:
+    """`run --isolate`: CMD in a network namespace whose only way out is the proxy; then one
+    line naming what it tried around the proxy."""
+    from llmvcr import isolate
+
+    with isolate.Isolation(port, workdir) as isolation:
+        code = _run_child(isolation.command(command), env, relay)
+    print(f"llm-vcr: {isolate.report_line(isolation.report())}", file=sys.stderr)
+    return code
 
 
 def _run_child(command: list[str], env: dict[str, str], relay: SignalRelay) -> int:
@@ -564,7 +592,7 @@ def env_command(args: argparse.Namespace) -> int:
     else:
         state = launcher.read_serve_state(confdir)
         url, bundle = str(state["proxy_url"]), Path(state["ca_bundle"])
-    changes = launcher.proxy_environment(url, bundle, os.environ, args.proxy_localhost)
+    changes = launcher.client_environment(url, confdir, bundle, os.environ, args.proxy_localhost)
     print("\n".join(launcher.export_lines(changes)))
     return 0
 

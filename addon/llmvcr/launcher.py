@@ -8,7 +8,8 @@ proxy runs in its own `mitmdump` process; only `ensure_ca` imports `mitmproxy.ce
   forwarded once it is ready), its readiness, its graceful stop (SIGINT, so the addon's `done`
   hook writes cassettes and the summary).
 - `confdir_path()`, `ensure_ca()`, `write_ca_bundle()`: mitmproxy's CA and the combined bundle.
-- `proxy_environment()`, `export_lines()`: the variables that point a client at the proxy.
+- `proxy_environment()`, `export_lines()`: the variables that point a client at the proxy;
+  `client_environment()` adds what Node and Java need (`llmvcr.runtimes`).
 - `check_port_free()`, `is_loopback()`, the `serve` state file.
 """
 
@@ -95,6 +96,8 @@ _ADDON_RUNNING = re.compile(r"llm-vcr: \S+ mode, cassettes in ")
 # mitmproxy's per-connection lines ("[time][client] client connect", "... server disconnect
 # host:port"): noise next to a command's own output; `run` keeps them out of the terminal.
 CONNECTION_LINES = re.compile(r"^\[[^\]]*\]\[[^\]]*\] (client|server) (connect|disconnect)\b")
+# One of them per client connection: `run`'s hint needs to know whether any client came at all.
+CLIENT_CONNECT_LINE = re.compile(r"^\[[^\]]*\]\[[^\]]*\] client connect\b")
 
 LOG_LINES_KEPT = 40
 
@@ -266,6 +269,25 @@ def proxy_environment(
     return changes
 
 
+def client_environment(
+    url: str, confdir: Path, ca_bundle: Path, base: Mapping[str, str],
+    proxy_localhost: bool = False, say: Callable[[str], None] | None = None,
+) -> dict[str, str | None]:
+    """`proxy_environment`, plus what runtimes that ignore those variables need (Node before 24,
+    Java: `llmvcr.runtimes`). What could not be done for a runtime is one line through `say`
+    (default: `llm-vcr: ...` on stderr); the user's own NODE_OPTIONS/JAVA_TOOL_OPTIONS are kept."""
+    from llmvcr import runtimes
+
+    def to_stderr(text: str) -> None:
+        print(f"llm-vcr: {text}", file=sys.stderr, flush=True)
+
+    changes = proxy_environment(url, ca_bundle, base, proxy_localhost)
+    changes.update(runtimes.client_environment(
+        url, confdir, confdir / CA_CERT_NAME, base, proxy_localhost, say or to_stderr
+    ))
+    return changes
+
+
 def applied(base: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
     """`base` with `changes` applied (None removes)."""
     result = dict(base)
@@ -394,6 +416,7 @@ class ProxyProcess:
         self.log_to = log_to
         self.hide = hide
         self.port: int | None = None
+        self.client_connections = 0  # "client connect" lines seen (mitmproxy logs one each)
         self._lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES_KEPT)
         self._held: list[str] = []
         self._lock = threading.Lock()
@@ -431,6 +454,8 @@ class ProxyProcess:
                 self._lines.append(line)
                 if self.port is None and (found := _LISTENING.search(line)):
                     self.port = int(found["port"])
+                if CLIENT_CONNECT_LINE.search(line):
+                    self.client_connections += 1
                 if self._forwarding:
                     self._write(line)
                 else:
