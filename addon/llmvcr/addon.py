@@ -104,6 +104,7 @@ class VCR:
         self.control.open_port = self._open_port
         self.control.close_port = self._close_port
         self.control.prepare = self._load_named
+        self.control.default_cassette = lambda: ctx.options.vcr_cassette
         # The proxy user name and session reference given at CONNECT, per client connection (or
         # why the user name is unusable).
         self._connection_auth: dict[str, tuple[str | CassetteNameError | None, SessionRef | None]]

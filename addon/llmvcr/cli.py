@@ -3,6 +3,7 @@
     llm-vcr run [options] -- CMD [ARGS...]   a proxy for the lifetime of one command
     llm-vcr serve --listen HOST:PORT [...]   a long-running proxy for a team or CI
     llm-vcr env [--port P]                   export lines for the running serve (or a port)
+    llm-vcr session open|report|close        sessions on a running proxy (one run or test each)
     llm-vcr ca                               the CA certificate and the combined bundle
     llm-vcr fmt [--check] PATH...            rewrite cassettes in the canonical layout
     llm-vcr show FILE... [--raw]             a readable transcript of each interaction
@@ -60,6 +61,8 @@ def subcommands() -> list[Subcommand]:
                    add_serve_arguments, serve_command),
         Subcommand("env", "print the export lines for the running serve (or --port)",
                    add_env_arguments, env_command),
+        Subcommand("session", "open, report or close a session on a running proxy",
+                   _session_arguments, _session_command),
         Subcommand("ca", "print the mitmproxy CA path and the combined CA bundle path",
                    add_confdir_argument, ca_command),
         Subcommand("fmt", "rewrite cassettes in the canonical layout (--check: only report)",
@@ -71,6 +74,18 @@ def subcommands() -> list[Subcommand]:
         Subcommand("redact", "drop secrets from existing cassettes, as recording does",
                    add_paths_argument, redact_command),
     ]
+
+
+def _session_arguments(parser: argparse.ArgumentParser) -> None:
+    from llmvcr.commands import session
+
+    session.add_arguments(parser)
+
+
+def _session_command(args: argparse.Namespace) -> int:
+    from llmvcr.commands import session
+
+    return session.run(args)
 
 
 # -- arguments ---------------------------------------------------------------------------------

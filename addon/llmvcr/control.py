@@ -217,6 +217,7 @@ class ControlAPI:
         self.check_name = check_name
         self.unused = unused
         self.summary = summary
+        self.default_cassette: Callable[[], str] = lambda: "default"  # the proxy's vcr_cassette
         self.open_port: PortOpener | None = None
         self.close_port: PortCloser | None = None
         # Loads the named cassettes a report lists (off the event loop), so that one never used
@@ -249,7 +250,8 @@ class ControlAPI:
                     raise SessionError(400, "port", "this proxy cannot open ports for sessions")
                 port = await self.open_port()
             session = self.sessions.open(
-                asked.settings, now, cassette=asked.cassette, named=asked.named,
+                asked.settings, now, cassette=asked.cassette or self.default_cassette(),
+                named=asked.named,
                 client=asked.client, port=port,
             )
             data = report(session, self.unused)
