@@ -36,7 +36,17 @@
     try {
       const undici = loadUndici();
       if (undici) {
-        undici.setGlobalDispatcher(new undici.EnvHttpProxyAgent());
+        // Without undici's "EnvHttpProxyAgent is experimental" warning in every process.
+        const emitWarning = process.emitWarning;
+        process.emitWarning = function (warning, ...rest) {
+          const code = (rest[0] && rest[0].code) || rest[1];
+          if (code !== 'UNDICI-EHPA') emitWarning.call(process, warning, ...rest);
+        };
+        try {
+          undici.setGlobalDispatcher(new undici.EnvHttpProxyAgent());
+        } finally {
+          process.emitWarning = emitWarning;
+        }
       } else {
         warn(`Node ${process.versions.node}: fetch ignores HTTPS_PROXY and no undici (>= 6.14) ` +
              'was found, so fetch bypasses the proxy: `npm install undici` in the app, or use ' +
