@@ -10,11 +10,14 @@ run installs nothing. With CI=true a missing node, npm, registry or JDK fails in
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
+import ssl
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -351,3 +354,147 @@ def test_node_20_fetch_and_the_openai_sdk_record_a_stream(
     cassettes = written_cassettes(store)
     assert list(cassettes) == ["node"]
     assert (store / "node.yaml").read_text().count("\n- id: ") == 2
+
+
+# -- end to end: Java 17 ---------------------------------------------------------------------------
+
+JAVA_CLIENT = r"""
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+public class Client {
+    public static void main(String[] args) throws Exception {
+        PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, "UTF-8");
+        HttpClient client = HttpClient.newHttpClient();
+        String body = ("{'messages':[{'content':'You are a helpful assistant','role':'system'},"
+            + "{'content':'Say hi in Portuguese','role':'user'}],'model':'gpt-5-mini',"
+            + "'max_completion_tokens':4000,'stream_options':{'include_usage':true},"
+            + "'stream':true}").replace('\'', '"');
+        HttpRequest seed = HttpRequest.newBuilder(URI.create(args[0]))
+            .header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+        String sse = client.send(seed, HttpResponse.BodyHandlers.ofString()).body();
+        StringBuilder said = new StringBuilder();
+        Matcher m = Pattern.compile("\"delta\":\\{\"content\":\"([^\"]*)\"").matcher(sse);
+        while (m.find()) said.append(m.group(1));
+        out.println("seed: " + said);
+        HttpRequest direct = HttpRequest.newBuilder(URI.create(args[1])).build();
+        out.println("direct: " + client.send(direct, HttpResponse.BodyHandlers.ofString()).body());
+    }
+}
+"""
+
+
+class HelloHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = f"hello {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def other_ca_server(upstream_tls: UpstreamTLS) -> Iterator[str]:
+    """An HTTPS server on 127.0.0.1 whose certificate only the test CA vouches for: it stands
+    in for a public site the JVM must keep trusting."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HelloHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(upstream_tls.server_cert, upstream_tls.server_key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def jdk() -> Path:
+    home = java.java_home(os.environ)
+    if home is None or shutil.which("javac") is None:
+        _required("no JDK (java and javac) on PATH")
+    assert home is not None
+    return home
+
+
+@pytest.fixture(scope="module")
+def java_client(jdk: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The compiled client's class folder."""
+    folder = tmp_path_factory.mktemp("java-client")
+    (folder / "Client.java").write_text(JAVA_CLIENT)
+    subprocess.run(["javac", "-d", str(folder), str(folder / "Client.java")], check=True,
+                   capture_output=True, timeout=TIMEOUT)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def test_jdk_store(
+    jdk: Path, upstream_tls: UpstreamTLS, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A copy of the JDK's cacerts with the test CA added (standing in for the public CAs)."""
+    store = tmp_path_factory.mktemp("jdk-store") / "cacerts"
+    shutil.copy(java.find_cacerts({}, jdk), store)
+    store.chmod(0o644)
+    subprocess.run(
+        [str(java.find_keytool({}, jdk)), "-importcert", "-alias", "test-ca", "-file",
+         str(upstream_tls.ca_cert), "-keystore", str(store), "-storepass", "changeit",
+         "-noprompt"], check=True, capture_output=True, timeout=TIMEOUT,
+    )
+    return store
+
+
+@pytest.mark.e2e
+def test_java_httpclient_replays_the_seed_and_keeps_trusting_the_jdk_cas(
+    java_client: Path, test_jdk_store: Path, other_ca_server: str, seed_store: Path,
+    tmp_path: Path,
+) -> None:
+    env = dict(os.environ, LLM_VCR_JAVA_CACERTS=str(test_jdk_store),
+               JAVA_TOOL_OPTIONS="-Dllmvcr.test.user=kept")
+    confdir = tmp_path / "conf"
+    result = llm_vcr(
+        "run", "--mode", "replay", "--strict", "--dir", str(seed_store),
+        "--cassette", "simple_streaming", "--confdir", str(confdir),
+        "--", "java", "-cp", str(java_client), "Client", SEED_URL, f"{other_ca_server}/hi",
+        cwd=tmp_path, env=env,
+    )
+    assert result.stdout.splitlines() == ["seed: Olá!", "direct: hello /hi"], (
+        result.stdout + result.stderr
+    )
+    assert result.returncode == 0, result.stderr
+    assert "replayed 1, recorded 0, missed 0, unused 0" in result.stderr
+    picked = [line for line in result.stderr.splitlines() if line.startswith("Picked up")]
+    assert picked and picked[0].startswith("Picked up JAVA_TOOL_OPTIONS: -Dllmvcr.test.user=kept ")
+    assert [p.suffix for p in (confdir / java.STORE_FOLDER).glob("truststore-*")] == [".p12"]
+
+
+def test_the_trust_store_is_made_once_and_remade_when_an_input_changes(
+    jdk: Path, tmp_path: Path, mitm_confdir: Path, upstream_tls: UpstreamTLS
+) -> None:
+    keytool = java.find_keytool({}, jdk)
+    cacerts = java.find_cacerts({}, jdk)
+    ca = tmp_path / "ca.pem"
+    shutil.copy(mitm_confdir / "mitmproxy-ca-cert.pem", ca)
+    first = java.trust_store(tmp_path, ca, cacerts, keytool)
+    made = first.stat().st_mtime_ns
+    assert java.trust_store(tmp_path, ca, cacerts, keytool) == first
+    assert first.stat().st_mtime_ns == made  # not made again
+    listing = subprocess.run(
+        [str(keytool), "-list", "-keystore", str(first), "-storepass", "changeit"],
+        capture_output=True, text=True, check=True, timeout=TIMEOUT,
+    ).stdout
+    assert "llm-vcr-mitmproxy" in listing
+    assert listing.count("trustedCertEntry") > 10  # the JDK's own CAs are in it too
+    shutil.copy(upstream_tls.ca_cert, ca)  # a new mitmproxy CA
+    second = java.trust_store(tmp_path, ca, cacerts, keytool)
+    assert second != first and second.is_file() and not first.exists()
