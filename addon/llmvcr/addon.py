@@ -81,9 +81,11 @@ class FlowState:
     timed: bool = False  # answered by the stream server
     original: OriginalRequest | None = None  # the client's request, while `timed` replaces it
 
+    upstream: bool = False  # sent upstream to be recorded (not answered from a cassette)
+
     @property
     def record(self) -> bool:
-        return self.plan is not None and self.plan.record and not self.timed
+        return self.upstream and self.plan is not None and self.plan.record
 
 
 class VCR:
@@ -105,6 +107,7 @@ class VCR:
         self.control.close_port = self._close_port
         self.control.prepare = self._load_named
         self.control.default_cassette = lambda: ctx.options.vcr_cassette
+        self.control.flush = self._flush_writes
         # The proxy user name and session reference given at CONNECT, per client connection (or
         # why the user name is unusable).
         self._connection_auth: dict[str, tuple[str | CassetteNameError | None, SessionRef | None]]
@@ -441,6 +444,7 @@ class VCR:
         # Upstream, to be recorded. Ask for an identity body so the stored stream is readable;
         # a server that compresses anyway is decoded by the tee.
         flow.request.headers.pop("Accept-Encoding", None)
+        state.upstream = True
         state.started_ns = time.monotonic_ns()
         state.started_wall = time.time()
 
@@ -655,6 +659,10 @@ class VCR:
     def _unused(self, name: str, use: Any) -> list[str] | None:
         return self.indexes.unused_lines(name, use) if self.indexes is not None else None
 
+    async def _flush_writes(self) -> None:
+        if self.writer is not None:
+            await self.writer.flush()
+
     async def _load_named(self, session: Session) -> None:
         """Load (off the event loop) the cassettes a session named but never used, so its report
         lists their interactions as unused."""
@@ -692,8 +700,7 @@ class VCR:
     async def done(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
-        if self.writer is not None:
-            await self.writer.flush()
+        await self._flush_writes()
         await self.stream_server.stop()
         self.summary.finish(self.sessions, self._unused, ctx.options.vcr_summary)
         with contextlib.suppress(exceptions.AddonManagerError):

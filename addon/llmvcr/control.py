@@ -223,6 +223,9 @@ class ControlAPI:
         # Loads the named cassettes a report lists (off the event loop), so that one never used
         # still reports its unused interactions.
         self.prepare: Callable[[Session], Awaitable[None]] | None = None
+        # Waits for the recordings in flight to reach their files: a run's session closes once
+        # what it recorded is on disk, so the next run replays it.
+        self.flush: Callable[[], Awaitable[None]] | None = None
 
     async def handle(self, method: str, path: str, body: bytes, now: float) -> tuple[int, bytes]:
         """(status, JSON body) for one control request; nothing changes on an error."""
@@ -271,6 +274,8 @@ class ControlAPI:
         """Release what a closed (or expired) session held and log its final report."""
         if session.port is not None and self.close_port is not None:
             self.close_port(session.port)
+        if self.flush is not None:
+            await self.flush()
         if self.prepare is not None:
             await self.prepare(session)
         return self.summary.closed(session, self.unused, why)

@@ -1,0 +1,133 @@
+"""Sessions through a real proxy and the real `llm-vcr session` command (issue 13): run after
+run on one long-running proxy, each run its own session, clients configured by the
+environment alone (curl and the openai SDK)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmvcr.cassette import Cassette, Interaction, Request, Response, dumps, load
+from support.fake_upstream import FakeResponse
+
+pytestmark = pytest.mark.e2e
+
+CLI = [sys.executable, "-m", "llmvcr.cli"]
+TIMEOUT = 120
+MODELS_URL = "https://api.openai.com/v1/models"
+MODELS = (
+    b'{"object": "list", "data": [{"id": "gpt-test", "object": "model", "created": 1, '
+    b'"owned_by": "t"}]}'
+)
+OPENAI_CHILD = """
+import openai
+client = openai.OpenAI(api_key="sk-test-not-real", max_retries=0)
+print(",".join(model.id for model in client.models.list()))
+"""
+
+
+def llm_vcr(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+
+
+def open_run(proxy, confdir: Path, *flags: str) -> dict[str, str]:
+    """`llm-vcr session open`: the environment a run's shell gets from its export lines (on top
+    of a clean environment: no proxy variable of the test process leaks in)."""
+    opened = llm_vcr("session", "open", "--server", f"127.0.0.1:{proxy.port}",
+                     "--confdir", str(confdir), *flags)
+    assert opened.returncode == 0, opened.stderr
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    for line in opened.stdout.splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            env[name] = shlex.split(value)[0]
+    assert env["HTTPS_PROXY"].endswith(f"@127.0.0.1:{proxy.port}")
+    assert env["LLM_VCR_SESSION"] in env["HTTPS_PROXY"]
+    return env
+
+
+def close_run(proxy, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    return llm_vcr("session", "close", "--server", f"127.0.0.1:{proxy.port}", *flags, env=env)
+
+
+def curl(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(["curl", "-sS", "--fail-with-body", *args], env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_ten_runs_in_a_row_each_replay_from_the_first(make_proxy, mitm_confdir, tmp_path) -> None:
+    store = tmp_path / "cassettes"
+    store.mkdir()
+    models = Interaction(
+        Request(method="GET", url=MODELS_URL),
+        Response(body=MODELS, headers={"Content-Type": ["application/json"]},
+                 content_length=len(MODELS)),
+    )
+    (store / "models.yaml").write_bytes(dumps(Cassette([models, models])))
+    proxy = make_proxy(mode="replay", vcr_dir=store)
+    for run in range(10):
+        env = open_run(proxy, mitm_confdir, "--cassette", "models", "--strict")
+        # Only environment variables: curl, then the openai SDK in a process of its own.
+        assert json.loads(curl(env, MODELS_URL))["data"][0]["id"] == "gpt-test"
+        child = subprocess.run([sys.executable, "-c", OPENAI_CHILD], env=env,
+                               capture_output=True, text=True, timeout=TIMEOUT)
+        assert child.returncode == 0 and child.stdout.strip() == "gpt-test", child.stderr
+        closed = close_run(proxy, env, "--strict")
+        assert closed.returncode == 0, (run, closed.stderr)
+        report = json.loads(closed.stdout)
+        assert report["totals"] == {"replayed": 2, "recorded": 0, "missed": 0, "unused": 0}
+    # A run that reached nothing fails its strict close, naming what went unused.
+    idle = open_run(proxy, mitm_confdir, "--cassette", "models", "--strict")
+    closed = close_run(proxy, idle, "--strict")
+    assert closed.returncode == 3
+    assert "unused: cassette 'models': #0 GET https://api.openai.com/v1/models" in closed.stderr
+    assert "no request reached cassette 'models'" in closed.stderr
+
+
+def test_new_episodes_records_in_the_first_run_only(make_proxy, mitm_confdir, upstream,
+                                                    tmp_path, written_cassettes) -> None:
+    upstream.script("/v1/models", lambda record: FakeResponse(
+        200, [("Content-Type", "application/json")], [MODELS]), times=None)
+    store = tmp_path / "cassettes"
+    proxy = make_proxy(mode="new_episodes", vcr_dir=store, upstream=upstream)
+    cassette = store / "team" / "alice.yaml"
+    recorded = b""
+    for run in range(10):
+        env = open_run(proxy, mitm_confdir, "--cassette", "team/alice")
+        for _ in range(2):  # the same request twice in one run: two interactions
+            assert json.loads(curl(env, MODELS_URL))["object"] == "list"
+        closed = close_run(proxy, env)
+        report = json.loads(closed.stdout)
+        if run == 0:
+            assert report["totals"]["recorded"] == 2
+            recorded = cassette.read_bytes()
+            assert len(load(cassette).interactions) == 2
+        else:
+            assert report["totals"] == {"replayed": 2, "recorded": 0, "missed": 0, "unused": 0}
+            assert cassette.read_bytes() == recorded
+    assert len(upstream.requests) == 2  # paid for once
+    written_cassettes(store)
+
+
+def test_bad_session_requests_are_one_line_errors(make_proxy, mitm_confdir, tmp_path) -> None:
+    proxy = make_proxy(mode="replay", vcr_dir=tmp_path / "cassettes")
+    server = ["--server", f"127.0.0.1:{proxy.port}", "--confdir", str(mitm_confdir)]
+    refused = llm_vcr("session", "open", *server, "--mode", "record")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("llm-vcr: this proxy replays only")
+    assert "HTTP 403" in refused.stderr
+    unknown = llm_vcr("session", "close", "nope", *server[:2])
+    assert unknown.returncode == 1 and "no open session 'nope' (HTTP 404)" in unknown.stderr
+    bad_name = llm_vcr("session", "open", *server, "--cassette", "../up")
+    assert bad_name.returncode == 1 and "'..' is not allowed" in bad_name.stderr
+    nobody = llm_vcr("session", "open", "--server", "127.0.0.1:9", "--confdir", str(mitm_confdir))
+    assert nobody.returncode == 1
+    assert "cannot reach an llm-vcr proxy at 127.0.0.1:9" in nobody.stderr
