@@ -38,7 +38,7 @@ from .secret_names import (
     is_secret_query_param,
     may_name_secret_field,
 )
-from .sse import data_field, looks_like_sse, sse_lines
+from .sse import data_values, looks_like_sse
 
 __all__ = [
     "DEFAULT_KEEP_HEADERS",
@@ -356,16 +356,12 @@ class Redactor:
         """The SSE body with each JSON `data:` line redacted; framing kept byte for byte."""
         out: list[bytes] = []
         edits: list[_Edit] = []
-        for line in sse_lines(body):
-            field = data_field(line.text)
-            new_payload = None
-            if field is not None and _looks_like_json(field[1]):
-                new_payload = self._json_value(field[1])
-            if field is None or new_payload is None:
-                out += [line.text, line.end]
-                continue
-            prefix_length, payload = field
-            start = line.start + prefix_length
-            edits.append((start, start + len(payload), len(new_payload)))
-            out += [line.text[:prefix_length], new_payload, line.end]
-        return (b"".join(out), edits) if edits else (body, [])
+        for start, payload in data_values(body):
+            new_payload = self._json_value(payload) if _looks_like_json(payload) else None
+            if new_payload is not None:
+                out += [body[edits[-1][1] if edits else 0 : start], new_payload]
+                edits.append((start, start + len(payload), len(new_payload)))
+        if not edits:
+            return body, []
+        out.append(body[edits[-1][1] :])
+        return b"".join(out), edits

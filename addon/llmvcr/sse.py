@@ -2,11 +2,11 @@
 an event-stream body into lines and fields.
 
 - Lines end in CRLF, LF or CR (Gemini sends CRLF; nothing else ends a line: a JSON string may hold
-  U+2028 unescaped). `sse_lines` yields each line with where it starts and how it ends, so a
-  scrubber can rewrite a line and keep every other byte (`redact`), and `check` can say on which
-  line of the body a secret is.
+  U+2028 unescaped). `sse_lines` yields each line with where it starts and how it ends.
 - A `data` field is a line `data:` followed by its value; one space after the colon is not part of
-  the value (`data_field`).
+  the value. `data_values` yields each value with where it starts in the body, so a scrubber can
+  rewrite it and keep every other byte (`redact`), and `check` can say on which line of the body
+  a secret is.
 - `sse_events` joins the lines into events: the `data:` lines of one event joined with `\\n`, the
   `event:` line naming it, a blank line ending it; comment lines (`:`) and other fields are
   skipped; an event left open at the end of the body still counts (a recording cut short keeps
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["Line", "SseEvent", "data_field", "looks_like_sse", "sse_events", "sse_lines"]
+__all__ = ["Line", "SseEvent", "data_values", "looks_like_sse", "sse_events", "sse_lines"]
 
 _LINE_END_TEXT = re.compile(r"\r\n|\r|\n")
 _LINE_END_BYTES = re.compile(rb"\r\n|\r|\n")
@@ -60,16 +60,27 @@ def sse_lines[T: (str, bytes)](body: T) -> Iterator[Line[T]]:
         yield Line(start, body[start:], body[:0])
 
 
-def data_field[T: (str, bytes)](line: T) -> tuple[int, T] | None:
-    """For a `data:` line (without its line break): where its value starts in the line, and the
-    value (one space after the colon left out); None for any other line."""
-    prefix = b"data:" if isinstance(line, bytes) else "data:"
-    if not line.startswith(prefix):  # type: ignore[arg-type]
-        return None
-    start = len(prefix)
-    if line[start : start + 1] in (b" ", " "):
-        start += 1
-    return start, line[start:]
+def data_values[T: (str, bytes)](body: T) -> Iterator[tuple[int, T]]:
+    """The value of every `data:` line of `body` (one space after the colon left out), with
+    where it starts in `body`: `body[start:start + len(value)] == value`. A scrubber rewrites
+    those spans and keeps every other byte."""
+    if isinstance(body, bytes):
+        # The recorder runs this on every streamed answer: bytes.splitlines breaks at exactly
+        # CR, LF and CRLF (as `sse_lines`; str.splitlines would also break at U+2028 ...) and
+        # runs in C; no Line objects.
+        start = 0
+        for piece in body.splitlines(keepends=True):
+            if piece.startswith(b"data:"):
+                text = piece.rstrip(b"\r\n")
+                skip = 6 if text[5:6] == b" " else 5
+                yield start + skip, text[skip:]  # type: ignore[misc]
+            start += len(piece)
+        return
+    for line in sse_lines(body):
+        text = line.text
+        if text.startswith("data:"):
+            skip = 6 if text[5:6] == " " else 5
+            yield line.start + skip, text[skip:]
 
 
 def looks_like_sse(body: str | bytes) -> bool:

@@ -57,7 +57,7 @@ from ..secret_names import (
     is_secret_query_param,
     secret_kinds,
 )
-from ..sse import data_field, looks_like_sse, sse_lines
+from ..sse import data_values, looks_like_sse
 from .files import Problem, cannot_read, for_each_cassette
 
 try:
@@ -250,12 +250,10 @@ def _json_documents(text: str, headers: Headers) -> Iterator[tuple[object, int]]
         return
     if not is_event_stream(headers) and not looks_like_sse(text):
         return
-    for line in sse_lines(text):
-        field = data_field(line.text)
-        if field is not None:
-            value = _json_or_none(field[1])
-            if value is not _NOT_JSON:
-                yield value, line.start
+    for start, data in data_values(text):
+        value = _json_or_none(data)
+        if value is not _NOT_JSON:
+            yield value, start
 
 
 def _url_secrets(url: str) -> Iterator[tuple[str, int]]:
