@@ -8,9 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
-from llmvcr.cassette import Style, dumps, load, loads
+from llmvcr.cassette import Cassette, Interaction, Request, Response, Style, dumps, load, loads
 from llmvcr.commands.check import check_file
-from llmvcr.commands.redact import redact_paths
+from llmvcr.commands.redact import redact_cassette, redact_paths
 
 SEED = Path(__file__).resolve().parent.parent / "cassettes" / "simple_streaming.yaml"
 
@@ -136,3 +136,28 @@ def test_broken_and_missing_files(tmp_path: Path) -> None:
     assert f"{tmp_path / 'absent.yaml'}: no such file or directory" in err
     assert broken.read_text() == text
     assert output == "redacted 0 cassettes, 0 unchanged, 1 failed\n"
+
+
+def _one(request: Request, response: Response) -> Cassette:
+    return Cassette(interactions=[Interaction(request, response)])
+
+
+def test_form_fields_are_named_other_bodies_are_not_split() -> None:
+    """A url-encoded form names the fields it redacted; a JSON body that changed (its secret
+    fields scrubbed) is only said to have changed: splitting it at `&` and `=` would print
+    whatever stands there."""
+    form = Request(method="POST", url="https://api.example.com/token",
+                   body=f"grant=x&api_key={TOKEN}".encode(),
+                   headers={"Content-Type": ["application/x-www-form-urlencoded"]})
+    _, report = redact_cassette(_one(form, Response()))
+    assert report == [(0, ["redacted form fields api_key in the body"])]
+
+    body = f'{{"q": "a&b=c{TOKEN}", "api_key": "{TOKEN}"}}'.encode()
+    json_request = Request(method="POST", url="https://api.example.com/v1", body=body,
+                           headers={"Content-Type": ["application/json"]})
+    answer = Response(body=f'{{"client_secret": "{TOKEN}"}}'.encode(),
+                      headers={"Content-Type": ["application/json"]})
+    _, report = redact_cassette(_one(json_request, answer))
+    assert report == [(0, ["redacted secret fields in the request body",
+                           "redacted secret fields in the response body"])]
+    assert TOKEN not in repr(report)
