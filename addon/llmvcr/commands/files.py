@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from ..cassette import CassetteError
 
@@ -54,8 +54,7 @@ def cannot_rewrite(error: OSError) -> str:
     return f"cannot rewrite the cassette: {error.strerror or error}"
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(NamedTuple):
     """A PATH or file a command could not handle: where (line 0 when unknown) and why."""
 
     path: str

@@ -19,10 +19,10 @@ from typing import TextIO
 
 from ..cassette import Cassette, Headers, Interaction, Request, Response
 from ..headers import AWS_EVENT_STREAM_TYPE, media_type
-from .answer import Block
+from .answer import Answer, Block
 from .eventstream import EventStreamError, decode_event_stream
 from .reassemble import reassemble
-from .request import summarize_request
+from .request import Prompt, summarize_request
 
 __all__ = ["Paint", "Renderer", "format_seconds", "format_size", "timing_line"]
 
@@ -128,20 +128,23 @@ class Renderer:
         self.line(f"{p.heading(req.method)} {req.url}")
         status = resp.status if resp.code < 400 else p.bad(resp.status)
         self.line(f"{status} · {resp.proto} · {timing_line(resp)} · {format_size(len(resp.body))}")
-        self.request(req)
-        self.response(resp)
+        prompt = summarize_request(req)
+        if prompt is None:
+            self.unknown_body("request", req.body, req.headers)
+        else:
+            self.prompt(prompt)
+        answer = reassemble(resp)
+        if answer is None:
+            self.unknown_body("response", resp.body, resp.headers)
+        else:
+            self.answer(answer)
         if self.raw:
             self.raw_bodies(req, resp)
         self.line()
 
-    def request(self, req: Request) -> None:
+    def prompt(self, prompt: Prompt) -> None:
+        """What a request asked: model, streaming, tools, then each message by role."""
         p = self.paint
-        prompt = summarize_request(req)
-        if prompt is None:
-            self.line(p.dim(f"request body: {_describe_body(req.body, req.headers)}"))
-            if req.body and not self.raw:
-                self.body_preview(req.body)
-            return
         facts = [f"model {prompt.model}" if prompt.model else "", "stream" if prompt.stream else ""]
         if prompt.tools:
             facts.append("tools: " + ", ".join(prompt.tools))
@@ -151,14 +154,10 @@ class Renderer:
             for block in message.blocks:
                 self.block(block)
 
-    def response(self, resp: Response) -> None:
+    def answer(self, answer: Answer) -> None:
+        """What a response said: API, framing, model, stop reason, the blocks (consecutive text
+        of one choice as one), usage, and the problems met reading it."""
         p = self.paint
-        answer = reassemble(resp)
-        if answer is None:
-            self.line(p.dim(f"response body: {_describe_body(resp.body, resp.headers)}"))
-            if resp.body and not self.raw:
-                self.body_preview(resp.body)
-            return
         events = f", {_count(answer.events, 'event')}" if answer.events else ""
         facts = [answer.api, answer.framing + events]
         if answer.model:
@@ -204,6 +203,13 @@ class Renderer:
             self.line(p.dim(f"[{block.name}{suffix}]"))
             if block.text:
                 self.verbatim(block.text)
+
+    def unknown_body(self, title: str, body: bytes, headers: Headers) -> None:
+        """A body of no known format: what it is, then its text (not with --raw, which shows
+        every body whole anyway)."""
+        self.line(self.paint.dim(f"{title} body: {_describe_body(body, headers)}"))
+        if body and not self.raw:
+            self.body_preview(body)
 
     def body_preview(self, body: bytes) -> None:
         text = _decoded(body)

@@ -69,20 +69,13 @@ def _content_blocks(content: object) -> list[Block]:
         elif kind == "thinking":
             blocks.append(Block("reasoning", as_str(part.get("thinking"))))
         elif kind in ("tool_use", "server_tool_use"):
-            blocks.append(
-                Block("tool_call", json_text(part.get("input", {})), as_str(part.get("name")),
-                      as_str(part.get("id")))
-            )
+            blocks.append(_tool_call(part, "input", "id"))
         elif kind == "tool_result":
             inner = part.get("content")
             text = inner if isinstance(inner, str) else _joined_text(_content_blocks(inner))
             blocks.append(Block("tool_result", text, call_id=as_str(part.get("tool_use_id"))))
         elif "functionCall" in part:
-            call = as_dict(part["functionCall"])
-            blocks.append(
-                Block("tool_call", json_text(call.get("args", {})), as_str(call.get("name")),
-                      as_str(call.get("id")))
-            )
+            blocks.append(_tool_call(as_dict(part["functionCall"]), "args", "id"))
         elif "functionResponse" in part:
             result = as_dict(part["functionResponse"])
             blocks.append(
@@ -90,11 +83,7 @@ def _content_blocks(content: object) -> list[Block]:
                       as_str(result.get("name")), as_str(result.get("id")))
             )
         elif "toolUse" in part:
-            tool = as_dict(part["toolUse"])
-            blocks.append(
-                Block("tool_call", json_text(tool.get("input", {})), as_str(tool.get("name")),
-                      as_str(tool.get("toolUseId")))
-            )
+            blocks.append(_tool_call(as_dict(part["toolUse"]), "input", "toolUseId"))
         elif "toolResult" in part:
             result = as_dict(part["toolResult"])
             text = _joined_text(_content_blocks(result.get("content")))
@@ -104,6 +93,13 @@ def _content_blocks(content: object) -> list[Block]:
         else:
             blocks.append(Block("other", name=kind or next(iter(part), "part")))
     return blocks
+
+
+def _tool_call(call: dict[str, object], input_key: str, id_key: str) -> Block:
+    """A tool call of a request's history: Anthropic `tool_use` (`input`, `id`), Gemini
+    `functionCall` (`args`, `id`), Converse `toolUse` (`input`, `toolUseId`)."""
+    return Block("tool_call", json_text(call.get(input_key, {})), as_str(call.get("name")),
+                 as_str(call.get(id_key)))
 
 
 def _joined_text(blocks: list[Block]) -> str:
