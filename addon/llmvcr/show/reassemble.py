@@ -1,16 +1,19 @@
 """The answer a response body holds, whichever API sent it: `reassemble(response)`.
 
 The API is recognised by the shape of each JSON document, not by the host, so Azure, OpenRouter,
-Vertex AI and the OpenAI-compatible hosts need no entry of their own:
+Vertex AI and the OpenAI-compatible hosts need no entry of their own. The first row that fits:
 
-| shape                                               | read by                          |
-| --------------------------------------------------- | -------------------------------- |
-| `type` starting `response.`, or `object: response`  | `openai` (responses API)         |
-| `choices`                                           | `openai` (chat completions)      |
-| `type` an Anthropic stream event, or `type: message` | `anthropic`                     |
-| `candidates`, `usageMetadata` or `promptFeedback`   | `gemini` (a JSON array: each)    |
-| `output` and `stopReason`                           | `bedrock` (Converse)             |
-| `error`, or `type: error`                           | an error block                   |
+| shape of the document                               | read by                              |
+| --------------------------------------------------- | ------------------------------------ |
+| `type` starting with `response.`                    | `openai.responses_event`             |
+| `type` an Anthropic stream event                    | `anthropic.stream_event`             |
+| `type: message` with `content`                      | `anthropic.message`                  |
+| `object: response`                                  | `openai.responses_object`            |
+| `choices`                                           | `openai.chat_completion`             |
+| `candidates`, `usageMetadata` or `promptFeedback`   | `gemini.chunk`                       |
+| `output` and `stopReason`                           | `bedrock.converse_message`           |
+| `error`, or `type: error`                           | an error block                       |
+| a JSON array                                        | each item, by these rules (Gemini)   |
 
 Framings: one JSON document; server-sent events (`sse.sse_events`, each `data:` a document,
 `[DONE]` skipped); Bedrock's AWS event stream (`eventstream`, via `bedrock.feed_event_stream`).
