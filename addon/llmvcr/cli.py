@@ -576,7 +576,7 @@ def _print_serve_banner(
 ) -> None:
     from llmvcr import launcher
 
-    changes = launcher.proxy_environment(url, bundle, os.environ)
+    changes = launcher.client_environment(url, confdir, bundle, os.environ)
     lines = [f"# llm-vcr serve: proxy {url}; Ctrl-C stops it.",
              "# For a client shell (or: eval \"$(llm-vcr env)\"):",
              *launcher.export_lines(changes)]
