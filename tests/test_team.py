@@ -43,7 +43,7 @@ RECORDED_LINE = re.compile(
     r"\((?P<bytes>\d+) bytes, (?P<ms>\d+) ms\) in '(?P<cassette>[^']+)'"
 )
 SUMMARY_LINE = re.compile(
-    r"llm-vcr: cassette '(?P<cassette>[^']+)': replayed (?P<replayed>\d+), "
+    r"llm-vcr: session \S+: cassette '(?P<cassette>[^']+)': replayed (?P<replayed>\d+), "
     r"recorded (?P<recorded>\d+), missed (?P<missed>\d+), unused (?P<unused>\d+)"
 )
 
