@@ -333,9 +333,14 @@ def test_strict_fails_when_a_replay_misses(
     )
     if strict:
         assert result.returncode == cli.STRICT_EXIT
-        assert error_lines(result.stderr)[-1] == (
-            "llm-vcr: --strict: 1 request(s) found no recorded answer, "
-            "1 recorded interaction(s) were not used"
+        url = "https://fantasy-playground-resource.openai.azure.com/openai/v1/chat/completions"
+        strict_lines = [line for line in error_lines(result.stderr) if "--strict" in line]
+        assert len(strict_lines) == 2, result.stderr  # one line per finding
+        assert strict_lines[0].startswith(
+            f"llm-vcr: --strict: missed: cassette 'simple_streaming': POST {url}: "
+        )
+        assert strict_lines[1] == (
+            f"llm-vcr: --strict: unused: cassette 'simple_streaming': #0 POST {url}"
         )
     else:
         assert result.returncode == 0, result.stderr
@@ -444,10 +449,18 @@ def test_serve_prints_exports_keeps_a_state_file_and_env_repeats_them(
         assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
         assert json.loads(state_file.read_text())["pid"] == process.pid
 
-        env = llm_vcr("env", "--confdir", str(confdir), cwd=workdir)
+        env = llm_vcr("env", "--no-session", "--confdir", str(confdir), cwd=workdir)
         assert env.returncode == 0, env.stderr
         assert read_exports(env.stdout.splitlines()) == exports
         assert exports["SSL_CERT_FILE"] == str(confdir / "llm-vcr-ca-bundle.pem")
+        # By default `env` opens a session of its own: on its own port (the password is the
+        # login here), named in LLM_VCR_SESSION.
+        own = llm_vcr("env", "--confdir", str(confdir), cwd=workdir)
+        assert own.returncode == 0, own.stderr
+        session_exports = read_exports(own.stdout.splitlines())
+        assert session_exports["LLM_VCR_SESSION"]
+        session_url = session_exports["HTTPS_PROXY"]
+        assert session_url.startswith("http://team:pa%20ss%401@127.0.0.1:") and session_url != url
 
         port = int(url.rsplit(":", 1)[1])
         assert _proxy_status(port, None) == 407  # credentials required

@@ -131,3 +131,51 @@ def test_bad_session_requests_are_one_line_errors(make_proxy, mitm_confdir, tmp_
     nobody = llm_vcr("session", "open", "--server", "127.0.0.1:9", "--confdir", str(mitm_confdir))
     assert nobody.returncode == 1
     assert "cannot reach an llm-vcr proxy at 127.0.0.1:9" in nobody.stderr
+
+
+def models_store(tmp_path: Path) -> Path:
+    store = tmp_path / "cassettes"
+    store.mkdir(exist_ok=True)
+    models = Interaction(
+        Request(method="GET", url=MODELS_URL),
+        Response(body=MODELS, headers={"Content-Type": ["application/json"]},
+                 content_length=len(MODELS)),
+    )
+    (store / "models.yaml").write_bytes(dumps(Cassette([models])))
+    return store
+
+
+CURL_MODELS = ["curl", "-sS", "--fail-with-body", "-o", "/dev/null", MODELS_URL]
+
+
+def test_run_strict_judges_exactly_its_own_session(mitm_confdir, tmp_path) -> None:
+    store = models_store(tmp_path)
+    base = ["run", "--mode", "replay", "--dir", str(store), "--confdir", str(mitm_confdir),
+            "--strict"]
+    untouched = llm_vcr(*base, "--cassette", "models", "--", "true")
+    assert untouched.returncode == 3
+    assert "llm-vcr: --strict: no request reached cassette 'models'" in untouched.stderr
+    assert "llm-vcr: --strict: unused: cassette 'models': #0 GET " + MODELS_URL in untouched.stderr
+    exact = llm_vcr(*base, "--cassette", "models", "--", *CURL_MODELS)
+    assert exact.returncode == 0, exact.stderr
+    lenient = "curl -sS -o /dev/null " + MODELS_URL  # a 404 does not fail the command
+    twice = llm_vcr(*base, "--cassette", "models", "--", "sh", "-c", f"{lenient}; {lenient}")
+    assert twice.returncode == 3 and "--strict: missed: cassette 'models': GET" in twice.stderr
+    # The command's own failure wins over strict's verdict.
+    failing = llm_vcr(*base, "--cassette", "models", "--", "sh", "-c", "exit 7")
+    assert failing.returncode == 7
+
+
+def test_run_on_a_running_proxy(make_proxy, mitm_confdir, tmp_path) -> None:
+    store = models_store(tmp_path)
+    proxy = make_proxy(mode="replay", vcr_dir=store)
+    server = ["--server", f"127.0.0.1:{proxy.port}", "--confdir", str(mitm_confdir)]
+    for _ in range(3):  # run after run on one proxy, each judged on its own
+        done = llm_vcr("run", *server, "--cassette", "models", "--strict", "--", *CURL_MODELS)
+        assert done.returncode == 0, done.stderr
+    wide = llm_vcr("run", *server, "--dir", str(tmp_path), "--", "true")
+    assert wide.returncode == 2
+    assert wide.stderr.strip().splitlines()[-1].startswith(
+        "llm-vcr: --dir is the serve's own setting: it cannot be given with --server")
+    recording = llm_vcr("run", *server, "--mode", "record", "--", "true")
+    assert recording.returncode == 1 and "replays only" in recording.stderr

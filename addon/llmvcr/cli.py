@@ -18,7 +18,6 @@ Python is needed: the rest of the package is imported only after that check.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
@@ -56,7 +55,7 @@ def subcommands() -> list[Subcommand]:
     """
     return [
         Subcommand("run", "record/replay for one command: llm-vcr run [options] -- CMD ARGS",
-                   add_run_arguments, run_command),
+                   add_run_arguments, _run_command),
         Subcommand("serve", "a long-running proxy (team, CI): prints the client's export lines",
                    add_serve_arguments, serve_command),
         Subcommand("env", "print the export lines for the running serve (or --port)",
@@ -74,6 +73,12 @@ def subcommands() -> list[Subcommand]:
         Subcommand("redact", "drop secrets from existing cassettes, as recording does",
                    add_paths_argument, redact_command),
     ]
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    from llmvcr.commands import run
+
+    return run.run_command(args)
 
 
 def _session_arguments(parser: argparse.ArgumentParser) -> None:
@@ -166,8 +171,9 @@ def add_proxy_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--mode", choices=[m.value for m in Mode],
                         help="cassette mode (default record_once)")
-    parser.add_argument("--cassette", type=_cassette_name, metavar="NAME",
-                        help="cassette for requests that pick none (default: default)")
+    parser.add_argument("--cassette", type=_cassette_name, metavar="NAME", action="append",
+                        help="cassette for requests that pick none (default: default); `run` "
+                             "takes several (strict runs expect a request for each)")
     parser.add_argument("--dir", metavar="DIR", help="cassette folder (default ./cassettes)")
     parser.add_argument("--latency", type=_latency, metavar="L",
                         help="replay pace: none (default), recorded, or a factor like 0.5")
@@ -185,9 +191,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=_port, help="proxy port on 127.0.0.1 (default: a free one)")
     parser.add_argument(
         "--strict", action="store_true",
-        help=f"exit {STRICT_EXIT} when a request missed its cassette or a recorded interaction "
-             "went unused (if CMD itself succeeded)",
+        help=f"exit {STRICT_EXIT} when a request missed its cassette, a recorded interaction "
+             "went unused or a --cassette saw no request (if CMD itself succeeded)",
     )
+    parser.add_argument("--server", metavar="HOST:PORT",
+                        help="run on this running llm-vcr serve (a session of its own) instead "
+                             "of a proxy of the run's own")
+    parser.add_argument("--auth", metavar="USER:PASS", default=os.environ.get(AUTH_VARIABLE),
+                        help=f"the --server's login (default ${AUTH_VARIABLE}, or the serve's "
+                             "state file)")
+    parser.add_argument("--ca", metavar="FILE",
+                        help="the --server's CA certificate (a serve on another machine)")
     parser.add_argument(
         "--proxy-localhost", action="store_true",
         help="send localhost traffic through the proxy too (no NO_PROXY): to record a local "
@@ -217,10 +231,17 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    from llmvcr.commands import session
+
     parser.add_argument("--port", type=_port,
                         help="a proxy on 127.0.0.1:PORT instead of the running serve")
     parser.add_argument("--proxy-localhost", action="store_true",
                         help="no NO_PROXY: localhost traffic goes through the proxy too")
+    parser.add_argument("--no-session", action="store_true",
+                        help="no session of its own: the proxy's default session")
+    parser.add_argument("--auth", metavar="USER:PASS", default=os.environ.get(AUTH_VARIABLE),
+                        help=f"the proxy's login (default ${AUTH_VARIABLE}, or the serve's)")
+    session.add_open_arguments(parser)
     add_confdir_argument(parser)
 
 
@@ -291,7 +312,7 @@ def mitmdump_settings(args: argparse.Namespace, ours: dict[str, str]) -> list[st
     if getattr(args, "mode", None):
         scalars["vcr_mode"] = args.mode
     if getattr(args, "cassette", None):
-        scalars["vcr_cassette"] = args.cassette
+        scalars["vcr_cassette"] = args.cassette[0]
     if getattr(args, "dir", None):
         scalars["vcr_dir"] = str(Path(args.dir).expanduser().absolute())
     if getattr(args, "latency", None):
@@ -346,173 +367,6 @@ class SignalRelay:
         self.received.append(signum)
         if self.target is not None:
             self.target(signum)
-
-
-def _terminal_signalled_our_group() -> bool:
-    """Whether llm-vcr's process group is its terminal's foreground group: then a Ctrl-C (or
-    Ctrl-\\) went to every process of the group, the child included, and must not be repeated."""
-    for fd in (0, 1, 2):
-        try:
-            if os.isatty(fd):
-                return os.tcgetpgrp(fd) == os.getpgrp()
-        except OSError:
-            continue
-    return False
-
-
-def _forwarder(pid: int) -> Callable[[int], None]:
-    def forward(signum: int) -> None:
-        if signum in (signal.SIGINT, signal.SIGQUIT) and _terminal_signalled_our_group():
-            try:
-                if os.getpgid(pid) == os.getpgrp():
-                    return
-            except OSError:
-                return  # already gone
-        with contextlib.suppress(OSError):
-            os.kill(pid, signum)
-
-    return forward
-
-
-def _exit_code(returncode: int) -> int:
-    """A child's status as a shell reports it: 128+N when killed by signal N."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
-# -- run ----------------------------------------------------------------------------------------
-
-
-def _check_command(name: str, path: str | None) -> None:
-    import shutil
-
-    from llmvcr.launcher import LaunchError
-
-    if os.sep in name:
-        if not os.path.exists(name):
-            raise LaunchError(f"command not found: {name}", COMMAND_NOT_FOUND_EXIT)
-        if os.path.isdir(name) or not os.access(name, os.X_OK):
-            raise LaunchError(f"permission denied: {name}", COMMAND_NOT_EXECUTABLE_EXIT)
-    elif shutil.which(name, path=path) is None:
-        raise LaunchError(f"command not found: {name}", COMMAND_NOT_FOUND_EXIT)
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """Start the proxy, run CMD through it, stop the proxy; CMD's exit code (see --strict)."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from llmvcr import launcher
-    from llmvcr.launcher import LaunchError
-
-    command: list[str] = args.command
-    if not command:
-        raise LaunchError("run needs a command: llm-vcr run [options] -- CMD [ARGS...]", 2)
-    _check_command(command[0], os.environ.get("PATH", os.defpath))
-    program = mitmdump_program()
-    confdir = confdir_of(args)
-    if args.port:
-        launcher.check_port_free("127.0.0.1", args.port)
-    if args.isolate:
-        from llmvcr import isolate
-
-        isolate.check_available()
-    launcher.ensure_ca(confdir)
-    workdir = Path(tempfile.mkdtemp(prefix="llm-vcr-"))
-    summary_path = workdir / "summary.json"
-    # flow_detail=0: the command's terminal gets the proxy's log lines, not a line per request.
-    ours = {"flow_detail": "0", "vcr_summary": str(summary_path), "confdir": str(confdir)}
-    argv = [*program, *listen_args("127.0.0.1", args.port or 0), *mitmdump_settings(args, ours)]
-    proxy = launcher.ProxyProcess(argv, sys.stderr, hide=launcher.CONNECTION_LINES)
-    try:
-        with SignalRelay() as relay:
-            proxy.start()
-            port = proxy.wait_ready(args.start_timeout, cancelled=lambda: bool(relay.received))
-            bundle = launcher.write_ca_bundle(confdir)
-            url = launcher.proxy_url("127.0.0.1", port)
-            env = launcher.applied(
-                os.environ,
-                launcher.client_environment(url, confdir, bundle, os.environ,
-                                            args.proxy_localhost),
-            )
-            code = _run_isolated(command, env, relay, port, workdir) if args.isolate else (
-                _run_child(command, env, relay)
-            )
-            early = proxy.exited()
-            proxy.stop()
-        if code != 0 and proxy.client_connections == 0 and early is None:
-            from llmvcr.runtimes import hint
-
-            print(f"llm-vcr: {hint(command)}", file=sys.stderr)
-        if early is not None:
-            print(f"llm-vcr: the proxy stopped while the command ran (exit code {early})",
-                  file=sys.stderr)
-        if args.strict:
-            return _strict_exit(code, _read_summary(summary_path), early)
-        return code
-    finally:
-        proxy.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _run_isolated(command: list[str], env: dict[str, str], relay: SignalRelay, port: int,
-                  workdir: Path) -> int:
-    """`run --isolate`: CMD in a network namespace whose only way out is the proxy; then one
-    line naming what it tried around the proxy."""
-    from llmvcr import isolate
-
-    with isolate.Isolation(port, workdir) as isolation:
-        code = _run_child(isolation.command(command), env, relay)
-    print(f"llm-vcr: {isolate.report_line(isolation.report())}", file=sys.stderr)
-    return code
-
-
-def _run_child(command: list[str], env: dict[str, str], relay: SignalRelay) -> int:
-    import subprocess
-
-    from llmvcr.launcher import LaunchError
-
-    try:
-        child = subprocess.Popen(command, env=env)
-    except FileNotFoundError:
-        raise LaunchError(f"command not found: {command[0]}", COMMAND_NOT_FOUND_EXIT) from None
-    except PermissionError:
-        raise LaunchError(f"permission denied: {command[0]}", COMMAND_NOT_EXECUTABLE_EXIT) from None
-    relay.target = _forwarder(child.pid)
-    # Signals that came in while the proxy was starting: the child never saw them.
-    for signum in relay.received:
-        relay.target(signum)
-    code = child.wait()
-    relay.target = None
-    return _exit_code(code)
-
-
-def _read_summary(path: Path) -> dict[str, dict[str, int]] | None:
-    import json
-
-    try:
-        data = json.loads(path.read_text())
-        cassettes = data["cassettes"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return cassettes if isinstance(cassettes, dict) else None
-
-
-def _strict_exit(code: int, summary: dict[str, dict[str, int]] | None, early: int | None) -> int:
-    """CMD's exit code, or STRICT_EXIT if CMD succeeded but the replay was not complete."""
-    if early is not None:
-        return code or STRICT_EXIT  # already said: the proxy stopped while CMD ran
-    if summary is None:
-        print("llm-vcr: --strict: the proxy wrote no summary, so nothing can be vouched for",
-              file=sys.stderr)
-        return code or STRICT_EXIT
-    missed = sum(int(stats.get("missed", 0)) for stats in summary.values())
-    unused = sum(int(stats.get("unused", 0)) for stats in summary.values())
-    if missed or unused:
-        print(f"llm-vcr: --strict: {missed} request(s) found no recorded answer, "
-              f"{unused} recorded interaction(s) were not used", file=sys.stderr)
-        return code or STRICT_EXIT
-    return code
 
 
 # -- serve, env, ca ------------------------------------------------------------------------------
@@ -595,19 +449,37 @@ def _print_serve_banner(
 
 
 def env_command(args: argparse.Namespace) -> int:
-    """Print export lines for the running serve, or for a proxy on 127.0.0.1:PORT."""
+    """Print export lines for the running serve, or for a proxy on 127.0.0.1:PORT: by default
+    for a new session of their own (each shell that evals them is one run), with --no-session
+    for the proxy's default session."""
     from pathlib import Path
 
     from llmvcr import launcher
+    from llmvcr.commands import session
+    from llmvcr.session_client import ControlError, Proxy, open_session, session_url
 
     confdir = confdir_of(args)
     if args.port:
         launcher.ensure_ca(confdir)  # the bundle needs it (a proxy on that port may not be ours)
         url, bundle = launcher.proxy_url("127.0.0.1", args.port), launcher.write_ca_bundle(confdir)
+        proxy = Proxy("127.0.0.1", args.port, args.auth)
     else:
         state = launcher.read_serve_state(confdir)
         url, bundle = str(state["proxy_url"]), Path(state["ca_bundle"])
+        args.server, args.ca = None, None
+        proxy, _ = session.proxy_of(args)
+    opened_id = None
+    if not args.no_session:
+        fields = session.settings(args, strict=False)
+        fields["port"] = True  # Java carries no proxy password: a session port reaches it too
+        try:
+            opened = open_session(proxy, fields)
+        except ControlError as e:
+            raise launcher.LaunchError(str(e)) from None
+        url, opened_id = session_url(proxy, opened), str(opened["session"])
     changes = launcher.client_environment(url, confdir, bundle, os.environ, args.proxy_localhost)
+    if opened_id is not None:
+        changes[session.SESSION_VARIABLE] = opened_id
     print("\n".join(launcher.export_lines(changes)))
     return 0
 
