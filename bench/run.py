@@ -6,7 +6,8 @@ Runs the benchmark and prints the machine description and one table of results o
 Sections: 1 replay throughput (llm-vcr vs server_replay vs a canned answer), 2 lookup time by
 cassette size, 3 recording overhead, 4 timed replay fidelity, 5 cassette load/save speed and
 start-up time, 6 memory of a loaded cassette, 7 sustained recording (throughput, latency, memory,
-append time). 6 is measured with 2 (same proxies).
+append time), 8 what sessions cost (hook CPU, memory of 1,000 open sessions). 6 is measured with 2
+(same proxies).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from .figures import Row, render
 from .lab import REPO_ROOT, Lab
 
-SECTIONS = ("1", "2", "3", "4", "5", "7")  # 6 comes with 2
+SECTIONS = ("1", "2", "3", "4", "5", "7", "8")  # 6 comes with 2
 
 
 def machine(addon_dir: Path) -> list[str]:
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
 
-    from . import file_bench, replay_bench, stream_bench
+    from . import file_bench, replay_bench, session_bench, stream_bench
 
     quick = args.quick
     sections: dict[str, Callable[[Lab], tuple[list[Row], dict[str, Any]]]] = {
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "7": lambda lab: stream_bench.sustained_recording(
             lab, stream_bench.SustainedPlan(checkpoints=(1500, 2500, 3500))
             if quick else stream_bench.SustainedPlan()),
+        "8": session_bench.sessions_cost,
     }
 
     def say(text: str) -> None:
