@@ -16,7 +16,8 @@ The comparison (`compare_streams`):
 3. per event type present on both sides, the `Shape` of all its events (`tree`): keys removed,
    types and structural values changed are `changed`, keys added `benign`;
 4. when the collapsed sequences are equal: runs of the same type with the same length are
-   compared event by event (`tree.diff_json`), only what is `changed` and the keys added kept;
+   compared event by event (`tree.diff_json`) if the shapes found nothing `changed`, only what
+   is `changed` kept (a structural value moved from one event to another);
    runs of another length (another number of text deltas) are `benign` (`count`).
 
 Wording (the text a stream spells out) is left to the answer comparison (`answers`), which reads
@@ -151,13 +152,15 @@ def compare_streams(old: list[Event], new: list[Event], found: Found) -> None:
                                            found.added_keys))
     if old_types != new_types:
         return
+    # Event by event only when the shapes found nothing: what they found is named once.
+    check_events = not any(d.changed for d in found.differences)
     position = 0
     for (kind, old_run), (_, new_run) in zip(old_runs, new_runs, strict=True):
         if len(old_run) != len(new_run):
             found.differences.append(Difference(
                 f"events #{position}.. {kind}", f"{len(old_run)} events", f"{len(new_run)} events",
                 False, "count"))
-        else:
+        elif check_events:
             for offset, (a, b) in enumerate(zip(old_run, new_run, strict=True)):
                 event_found = Found(f"event #{position + offset} {kind}: ")
                 diff_json(a.data, b.data, event_found)
