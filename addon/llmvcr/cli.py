@@ -9,6 +9,7 @@
     llm-vcr show FILE... [--raw]             a readable transcript of each interaction
     llm-vcr check PATH...                    problems and secrets, as file:line (a CI gate)
     llm-vcr redact PATH...                   apply the recording rules to existing cassettes
+    llm-vcr diff OLD NEW [--json]            what changed in a re-recording (exit 3 if it broke)
 
 Every failure the user can act on is one line `llm-vcr: ...` on stderr and a non-zero exit, no
 traceback. This module must stay importable by old Pythons (3.8+) so that `main` can say which
@@ -72,6 +73,8 @@ def subcommands() -> list[Subcommand]:
                    add_paths_argument, check_command),
         Subcommand("redact", "drop secrets from existing cassettes, as recording does",
                    add_paths_argument, redact_command),
+        Subcommand("diff", "compare two cassettes (or folders): same, benign or changed",
+                   _diff_arguments, _diff_command),
     ]
 
 
@@ -91,6 +94,18 @@ def _session_command(args: argparse.Namespace) -> int:
     from llmvcr.commands import session
 
     return session.run(args)
+
+
+def _diff_arguments(parser: argparse.ArgumentParser) -> None:
+    from llmvcr.commands import diff
+
+    diff.add_arguments(parser)
+
+
+def _diff_command(args: argparse.Namespace) -> int:
+    from llmvcr.commands import diff
+
+    return diff.run(args)
 
 
 # -- arguments ---------------------------------------------------------------------------------
