@@ -526,8 +526,15 @@ def test_env_reports_a_serve_that_is_gone(confdir: Path, workdir: Path) -> None:
 def test_env_for_a_port_and_ca_create_the_ca_without_a_proxy(
     confdir: Path, workdir: Path
 ) -> None:
-    result = llm_vcr("env", "--port", "8123", "--proxy-localhost", "--confdir", str(confdir),
-                     cwd=workdir)
+    # A session needs the proxy: with none on the port, that is the one-line error ...
+    nobody = llm_vcr("env", "--port", "8123", "--confdir", str(confdir), cwd=workdir)
+    assert nobody.returncode == 1
+    assert nobody.stderr == (
+        "llm-vcr: cannot reach an llm-vcr proxy at 127.0.0.1:8123: Connection refused\n"
+    )
+    # ... and without one, the lines need no proxy at all.
+    result = llm_vcr("env", "--no-session", "--port", "8123", "--proxy-localhost",
+                     "--confdir", str(confdir), cwd=workdir)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     exports = read_exports(lines)

@@ -12,6 +12,7 @@ class Mode(StrEnum):
     RECORD = "record"  # go-vcr ModeRecordOnly
     NEW_EPISODES = "new_episodes"  # go-vcr ModeReplayWithNewEpisodes
     PASSTHROUGH = "passthrough"  # go-vcr ModePassthrough
+    VERIFY = "verify"  # llm-vcr's own: live upstream, compared with the recording, nothing written
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,9 @@ class Plan:
     replay: bool  # look the request up in the cassette first
     record: bool  # a request that was not replayed goes upstream and is recorded
     replace_old: bool = False  # recording starts a cassette afresh if it predates this proxy
+    # The request goes upstream live and its answer is compared with the interaction replay would
+    # have chosen (looked up, and used, as replay would); nothing is written.
+    verify: bool = False
 
 
 # (mode, cassette is new) -> plan. "New" is the design doc's: the file did not exist when this
@@ -36,6 +40,8 @@ _PLANS: dict[tuple[Mode, bool], Plan] = {
     (Mode.NEW_EPISODES, False): Plan(replay=True, record=True),
     (Mode.PASSTHROUGH, True): Plan(replay=False, record=False),
     (Mode.PASSTHROUGH, False): Plan(replay=False, record=False),
+    (Mode.VERIFY, True): Plan(replay=False, record=False, verify=True),
+    (Mode.VERIFY, False): Plan(replay=False, record=False, verify=True),
 }
 
 

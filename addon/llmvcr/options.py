@@ -24,7 +24,7 @@ def declare(loader: Any) -> None:
     """Add every llm-vcr option (the addon's `load` hook)."""
     loader.add_option(
         "vcr_mode", str, Mode.RECORD_ONCE.value,
-        "Cassette mode: record_once, replay, record, new_episodes or passthrough.",
+        "Cassette mode: record_once, replay, record, new_episodes, passthrough or verify.",
         choices=[m.value for m in Mode],
     )
     loader.add_option("vcr_dir", str, "cassettes", "Folder of the cassette store.")

@@ -185,7 +185,7 @@ def strict_failures(data: dict[str, object]) -> list[str]:
 
 def replays(mode: Mode) -> bool:
     """Whether a mode looks requests up in cassettes (so 'unused' means something for it)."""
-    return mode in (Mode.REPLAY, Mode.RECORD_ONCE, Mode.NEW_EPISODES)
+    return mode in (Mode.REPLAY, Mode.RECORD_ONCE, Mode.NEW_EPISODES, Mode.VERIFY)
 
 
 class Registry:
