@@ -30,7 +30,7 @@ from weakref import WeakKeyDictionary
 
 from mitmproxy import ctx, exceptions, http
 
-from . import jsonpath, options
+from . import jsonpath, options, verifying
 from .answers import bad_name, error_response, json_response, recorded_response
 from .cassette import CassetteError, Interaction, Request
 from .client_request import (
@@ -82,10 +82,23 @@ class FlowState:
     original: OriginalRequest | None = None  # the client's request, while `timed` replaces it
 
     upstream: bool = False  # sent upstream to be recorded (not answered from a cassette)
+    # Mode verify: the interaction replay would have answered with (None: none was recorded),
+    # or why the request cannot be verified.
+    counterpart: Interaction | None = None
+    unverifiable: str | None = None
 
     @property
     def record(self) -> bool:
         return self.upstream and self.plan is not None and self.plan.record
+
+    @property
+    def verify(self) -> bool:
+        return self.upstream and self.plan is not None and self.plan.verify
+
+    @property
+    def captured(self) -> bool:
+        """Its live answer is copied (to be recorded, or to be verified)."""
+        return self.record or self.verify
 
 
 class VCR:
@@ -419,7 +432,9 @@ class VCR:
         )
         state.request = request
         state.plan = plan
-        if plan.replay:
+        if plan.verify:
+            await self._find_counterpart(state, session, request)
+        elif plan.replay:
             loaded = self.indexes.current(state.cassette)
             if loaded is None:
                 found = await asyncio.to_thread(self.indexes.refresh, state.cassette)
@@ -447,6 +462,25 @@ class VCR:
         state.upstream = True
         state.started_ns = time.monotonic_ns()
         state.started_wall = time.time()
+
+    async def _find_counterpart(self, state: FlowState, session: Session, request: Request) -> None:
+        """Mode verify: the interaction replay would answer `request` with, used as replay
+        would use it (the live answer is compared with it when it comes)."""
+        assert self.indexes is not None
+        loaded = self.indexes.current(state.cassette)
+        if loaded is None:
+            found = await asyncio.to_thread(self.indexes.refresh, state.cassette)
+            if isinstance(found, CassetteError):
+                state.unverifiable = f"broken cassette: {found}"
+                return
+            loaded = found
+        if loaded is None:
+            return
+        use = session.use(state.cassette)
+        position = loaded.index.take_position(request, session.settings.reuse, sync(use, loaded))
+        if position is not None:
+            state.counterpart = loaded.index[position]
+            use.consumed[identity(state.counterpart)] += 1
 
     def _is_new(self, session: Session, name: str) -> bool:
         """Whether the cassette counts as new for this session (see `sessions`)."""
@@ -547,7 +581,7 @@ class VCR:
                 flow.kill()
                 return
             flow.response.stream = True
-        elif state.record:
+        elif state.captured:
             state.tee = StreamTee(
                 state.started_ns, flow.response.headers.get("Content-Encoding", "")
             )
@@ -558,7 +592,7 @@ class VCR:
         if state is None:
             return
         shown_url = redact_url(state.url)
-        if state.record and state.tee is not None and state.request is not None:
+        if state.captured and state.tee is not None and state.request is not None:
             self._save(flow, state, shown_url)
         self._show_client_request(flow, state, shown_url)
 
@@ -579,6 +613,10 @@ class VCR:
         session = state.session
         assert not isinstance(session, SessionError)
         tee = state.tee
+        if tee.failed and state.verify:
+            verifying.not_verified(session.use(state.cassette), state.request,
+                                   "the live answer could not be decoded")
+            return
         if tee.failed:
             log.warning(
                 "llm-vcr: %s %s: response body could not be decoded; not recorded in '%s'",
@@ -600,6 +638,14 @@ class VCR:
         )
         interaction = Interaction(request=state.request, response=self.redactor.response(response))
         use = session.use(state.cassette)
+        if state.verify:
+            if state.unverifiable is not None:
+                verifying.not_verified(use, state.request, state.unverifiable)
+            else:
+                verifying.judge(
+                    use, state.cassette, state.counterpart, interaction.response, state.request
+                )
+            return
         use.recorded += 1
         if state.plan.replay:
             # It counts as used by this session once its append shows up in the index; a session
@@ -633,14 +679,18 @@ class VCR:
         shown_url = redact_url(state.url)
         tee = state.tee
         if (
-            state.record and tee is not None and flow.response is not None and not tee.failed
+            state.captured and tee is not None and flow.response is not None and not tee.failed
             and _is_event_stream(flow.response) and stream_finished(tee.body)
         ):
             # The client hung up after the final event (SDKs do): the stream is whole.
             self._save(flow, state, shown_url)
             self._show_client_request(flow, state, shown_url)
             return
-        if state.record:
+        if state.verify and state.request is not None and not isinstance(state.session,
+                                                                          SessionError):
+            reason = flow.error.msg if flow.error else "the request failed"
+            verifying.not_verified(state.session.use(state.cassette), state.request, reason)
+        elif state.record:
             log.warning(
                 "llm-vcr: %s %s failed (%s); nothing saved in '%s'",
                 flow.request.method, shown_url, flow.error.msg if flow.error else "?",

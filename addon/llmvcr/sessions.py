@@ -89,6 +89,8 @@ class CassetteUse:
     missed: int = 0
     misses: list[Miss] = field(default_factory=list)
     is_new: bool | None = None  # the first newness answer, kept for the session's life
+    verified: list[dict[str, object]] = field(default_factory=list)  # mode verify: the results
+    verdicts: dict[str, int] = field(default_factory=dict)  # mode verify: results by verdict
     wrote_at: float | None = None  # when this session last wrote to the cassette
 
     def add_miss(self, miss: Miss) -> None:
@@ -142,8 +144,11 @@ def report(session: Session, unused: UnusedLister, is_open: bool = True) -> dict
             "missed": [{"request": m.request, "reason": m.reason} for m in use.misses],
             "missed_count": use.missed,
             "unused": [{"request": line} for line in lines or ()],
-            "requests": use.replayed + use.recorded + use.missed,
+            "requests": use.replayed + use.recorded + use.missed + sum(use.verdicts.values()),
         }
+        if session.mode == Mode.VERIFY:
+            entry["verified"] = list(use.verified)
+            entry["verdicts"] = dict(use.verdicts)
         cassettes[name] = entry
         totals["replayed"] += use.replayed
         totals["recorded"] += use.recorded
@@ -170,6 +175,18 @@ def strict_failures(data: dict[str, object]) -> list[str]:
     lines: list[str] = []
     named = set(data.get("named") or ())  # type: ignore[arg-type]
     cassettes: dict[str, dict] = data.get("cassettes") or {}  # type: ignore[assignment]
+    if data.get("mode") == Mode.VERIFY.value:
+        # Only what breaks clients fails a verify run: benign, new, unused and not verified
+        # results are reported, not failed.
+        for name, entry in cassettes.items():
+            for result in entry.get("verified", ()):
+                if result["verdict"] in ("changed", "removed"):
+                    lines.append(f"{result['verdict']}: cassette '{name}': {result['request']}")
+            hidden = entry.get("verdicts", {}).get("changed", 0) - sum(
+                r["verdict"] == "changed" for r in entry.get("verified", ()))
+            if hidden > 0:
+                lines.append(f"changed: cassette '{name}': {hidden} more not listed")
+        return lines
     for name, entry in cassettes.items():
         for miss in entry["missed"]:
             lines.append(f"missed: cassette '{name}': {miss['request']}: {miss['reason']}")
