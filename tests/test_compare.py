@@ -488,9 +488,15 @@ def test_other_bytes_that_differ_are_changed() -> None:
 def test_values_are_cut_short() -> None:
     long_text = "word " * 100
     old = Response(body=json.dumps({"text": long_text}).encode())
-    new = Response(body=json.dumps({"text": long_text + "!"}).encode())
+    new = Response(body=json.dumps({"text": "a " + long_text}).encode())
     difference = compare_responses(old, new).differences[0]
     assert len(difference.old) == 60 and difference.old.endswith("…")
+    # a long common start is skipped, so that what differs shows
+    later = Response(body=json.dumps({"text": long_text + "more"}).encode())
+    difference = compare_responses(old, later).differences[0]
+    assert difference.old == '…d word word "'
+    assert difference.new == '…d word word more"'
+
 
 
 # -- classify and pair (what verify and diff call) ----------------------------------------------

@@ -24,7 +24,7 @@ from itertools import groupby
 
 from ..show import Answer, Block
 from ..show.answer import json_or_none
-from .result import Difference, show
+from .result import Difference, show, show_pair
 
 __all__ = ["compare_answers"]
 
@@ -71,7 +71,7 @@ def compare_answers(old: Answer | None, new: Answer | None, out: list[Difference
         old_text = "".join(block.text for block in old.blocks if block.kind == kind)
         new_text = "".join(block.text for block in new.blocks if block.kind == kind)
         if old_text != new_text:
-            out.append(Difference(f"answer {kind}", show(old_text), show(new_text), False,
+            out.append(Difference(f"answer {kind}", *show_pair(old_text, new_text), False,
                                   "wording"))
 
 
@@ -94,5 +94,5 @@ def _compare_tool_calls(old: Answer, new: Answer, out: list[Difference], wording
                 show(", ".join(new_keys) if new_keys is not None else b.text),
                 True, "argument keys"))
         elif wording and json_or_none(a.text) != json_or_none(b.text):
-            out.append(Difference(f"tool call {number} ({a.name})", show(a.text), show(b.text),
+            out.append(Difference(f"tool call {number} ({a.name})", *show_pair(a.text, b.text),
                                   False, "arguments"))

@@ -196,6 +196,5 @@ def classify_pair(found: Pair) -> Result:
     `compare_responses`."""
     if found.new is None:
         assert found.old is not None
-        return Result(REMOVED, [Difference("interaction", "(recorded)", "(absent)", True,
-                                           "removed")], label=label(found.old.request))
+        return Result(REMOVED, label=label(found.old.request))
     return classify(found.old, found.new.response, found.new.request)

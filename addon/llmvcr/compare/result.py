@@ -34,6 +34,7 @@ __all__ = [
     "Result",
     "shorten",
     "show",
+    "show_pair",
 ]
 
 SAME = "same"
@@ -70,6 +71,23 @@ def show(value: object) -> str:
     if value is ABSENT:
         return "(absent)"
     return shorten(json.dumps(value, ensure_ascii=False))
+
+
+# `show_pair`: when two strings share a longer start than this, both are shown from a little
+# before their first difference ("…"), so the cut-short values still show what differs.
+_CONTEXT = 12
+
+
+def show_pair(old: object, new: object) -> tuple[str, str]:
+    """Both values of a difference as `show` gives them; two long strings that start alike are
+    shown from shortly before their first difference, with a leading "…"."""
+    if isinstance(old, str) and isinstance(new, str):
+        common = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+                      min(len(old), len(new)))
+        if common > _CONTEXT * 2 and max(len(old), len(new)) + 2 > VALUE_WIDTH:
+            start = common - _CONTEXT
+            return ("…" + show(old[start:])[1:], "…" + show(new[start:])[1:])
+    return show(old), show(new)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import jsonpath
-from .result import ABSENT, Difference, show
+from .result import ABSENT, Difference, show_pair
 from .rules import STRUCTURAL_KEYS, normalised_scope
 
 __all__ = ["Found", "Shape", "diff_json", "json_kind"]
@@ -66,11 +66,11 @@ class Found:
     added_keys: list[str] = field(default_factory=list)
 
     def changed(self, path: Path, old: object, new: object, what: str) -> None:
-        self.differences.append(Difference(_where(self.prefix, path), show(old), show(new),
+        self.differences.append(Difference(_where(self.prefix, path), *show_pair(old, new),
                                            True, what))
 
     def benign(self, path: Path, old: object, new: object, what: str) -> None:
-        self.differences.append(Difference(_where(self.prefix, path), show(old), show(new),
+        self.differences.append(Difference(_where(self.prefix, path), *show_pair(old, new),
                                            False, what))
 
     def added(self, path: Path) -> None:
