@@ -94,24 +94,30 @@ def test_a_tool_takes_the_lock_of_every_enclosing_store(tmp_path: Path) -> None:
     assert [held(lock) for lock in locks] == [False, False]
 
 
-def test_a_store_append_is_a_locked_rewrite_too(
+def test_a_store_append_writes_under_the_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The store appends through lock_cassette (one home): the lock is held while it writes."""
+    """The store appends through lock_cassette (one home): the lock is held while it writes, by
+    a rewrite (a new file) or in place (a file with entries)."""
     root = tmp_path / "cassettes"
     store = CassetteStore(root)
-    seen: list[bool] = []
-    original = LockedCassette.replace
+    seen: list[tuple[str, bool]] = []
+    original_replace, original_append = LockedCassette.replace, LockedCassette.append
 
     def spying_replace(self: LockedCassette, parts: Sequence[bytes], mode_from: bool = True
                        ) -> FileKey:
-        seen.append(held(lock_file(root, "c.yaml")))
-        return original(self, parts, mode_from)
+        seen.append(("replace", held(lock_file(root, "c.yaml"))))
+        return original_replace(self, parts, mode_from)
+
+    def spying_append(self: LockedCassette, data: bytes) -> FileKey:
+        seen.append(("append", held(lock_file(root, "c.yaml"))))
+        return original_append(self, data)
 
     monkeypatch.setattr(LockedCassette, "replace", spying_replace)
+    monkeypatch.setattr(LockedCassette, "append", spying_append)
     store.append("c", [make_interaction("a")])
     store.append("c", [make_interaction("b")])
-    assert seen == [True, True]
+    assert seen == [("replace", True), ("append", True)]
     assert tags(store.load("c")) == ["a", "b"]
 
 

@@ -26,6 +26,7 @@ from llmvcr.cassette import (
     Response,
     Style,
 )
+from llmvcr.locking import LockedCassette
 from llmvcr.store import CassetteNameError, CassetteStore, validate_name
 
 HOUR = 3600.0
@@ -466,32 +467,51 @@ def test_appended_interactions_get_the_next_ids_and_the_load_cache_follows(
     assert after == CassetteStore(tmp_path).load("c")
 
 
-def test_append_to_a_large_cassette_uses_the_cached_count_and_style(
+def test_append_to_a_large_cassette_reads_its_tail_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, style = tmp_path / "big.yaml", Style(4, True)
     big = [make_interaction("first-of-many")] + [make_interaction(f"b{i}") for i in range(1, 5000)]
     original = write_cassette(path, big, style)
-    write_cassette(tmp_path / "small.yaml", [make_interaction("first-of-few")], style)
     store = CassetteStore(tmp_path)
-    assert len(store.load("big").interactions) == 5000  # the one full parse
 
     spy = ParseSpy(monkeypatch)
-    store.append("big", [make_interaction("n0")])
+    monkeypatch.setattr(LockedCassette, "read", no_whole_read)
+    store.append("big", [make_interaction("n0")])  # the first append: the file's tail only
     store.append("big", [make_interaction("n1")])
-    assert not spy.parsed("first-of-many")  # the existing interactions were never parsed
-    assert max(spy.sizes, default=0) < 5_000
-    # the control: appending to a file it has not seen, a store does parse what the file holds
-    store.append("small", [make_interaction("n0")])
-    assert spy.parsed("first-of-few")
+    assert spy.sizes == []  # nothing parsed, nothing read whole
 
     added = cassette.dump_interactions([make_interaction("n0")], style, 5000)
     added += cassette.dump_interactions([make_interaction("n1")], style, 5001)
     assert path.read_bytes() == original + added
     loaded = store.load("big")
+    assert loaded is not None
     assert len(loaded.interactions) == 5002 and loaded.style == style
     assert tags(loaded)[-3:] == ["b4999", "n0", "n1"]
     assert [i.id for i in loaded.interactions[-3:]] == [4999, 5000, 5001]
+
+
+def no_whole_read(self: LockedCassette) -> bytes:
+    raise AssertionError("the whole file was read")
+
+
+def test_a_hand_edited_last_entry_makes_the_first_append_parse_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the control of the test above: when the tail is not in the writer's own form, the store
+    # parses the whole file (and checks it can be extended), once
+    data = write_cassette(tmp_path / "c.yaml", make_items("old", 3))
+    last = data.rindex(b"    method: POST\n")  # the same text, double-quoted by hand
+    edited = data[:last] + b'    method: "POST"\n' + data[last + 17 :]
+    assert tags(cassette.loads(edited)) == ["old0", "old1", "old2"]
+    (tmp_path / "c.yaml").write_bytes(edited)
+    store = CassetteStore(tmp_path)
+    spy = ParseSpy(monkeypatch)
+    store.append("c", [make_interaction("n0")])
+    store.append("c", [make_interaction("n1")])
+    assert len(spy.sizes) == 1 and spy.parsed("old0")
+    assert tags(store.load("c")) == ["old0", "old1", "old2", "n0", "n1"]
+    assert (tmp_path / "c.yaml").read_bytes().startswith(edited)
 
 
 def test_appends_from_two_stores_interleave(tmp_path: Path) -> None:

@@ -32,7 +32,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
+from . import inplace
 from .cassette import CassetteError
+from .inplace import HeldLock, pread_all
 from .paths import LinkInPath, open_folder_beneath
 
 STATE_DIR = ".llm-vcr"  # private state under a store's root: lock files (git-ignored)
@@ -42,6 +44,7 @@ ATTEMPTS = 5
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+_WRITE_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 # (st_mtime_ns, st_size, st_ino, st_dev): "is this still the same version of the same file?"
 FileKey = tuple[int, int, int, int]
@@ -60,7 +63,10 @@ def store_roots(path: Path | str) -> list[Path]:
     """The roots of the stores that serve the file `path`, outermost first: the folders above its
     real path (symbolic links resolved) that hold a `.llm-vcr/` folder. Usually one; empty for a
     file no proxy serves (every store makes `.llm-vcr/` when it is constructed)."""
-    real = Path(os.path.realpath(path))
+    return _roots_of(Path(os.path.realpath(path)))
+
+
+def _roots_of(real: Path) -> list[Path]:
     roots: list[Path] = []
     for folder in real.parents:
         with suppress(OSError):
@@ -88,39 +94,100 @@ def lock_file(root: Path, relative: str) -> Path:
 
 
 class LockedCassette:
-    """One cassette file under its stores' locks (see `lock_cassette`): `read` it, then
-    `replace` it. The file is opened relative to its folder's descriptor, reached from the root
-    without following symbolic links, so neither call can land outside the root."""
+    """One cassette file under its stores' locks (see `lock_cassette`). Either `read` it whole
+    (or `stat` it and `read_tail`), then `replace` it or `append` to it. The file is opened
+    relative to its folder's descriptor, reached from the root without following symbolic links,
+    so no call can land outside the root. Before the first look at the file, an append that a
+    killed writer left half done is undone (`_repair`)."""
 
-    def __init__(self, path: Path, root: Path | None, make_folders: bool) -> None:
+    def __init__(
+        self, path: Path, root: Path | None, make_folders: bool, locks: Sequence[HeldLock] = ()
+    ) -> None:
         self.path = path
-        self.key: FileKey | None = None  # the version `read` saw; None: the file did not exist
+        self.key: FileKey | None = None  # the version last seen; None: the file did not exist
         self._root = root
         self._make_folders = make_folders
+        self._locks = list(locks)
         self._read = False
+        self._repaired = False
         self._folder_fd = -1
+        self._fd = -1  # the file, read-write when it may be written
+        self._writable = False
+
+    @property
+    def can_append(self) -> bool:
+        """Whether `append` may run: the file is open for writing and every lock file can hold
+        the record of an append in flight (else the caller rewrites the file)."""
+        return self._writable and all(lock.writable for lock in self._locks)
+
+    def stat(self) -> FileKey | None:
+        """The file's version (also kept in `key`), or None when it (or, without
+        `make_folders`, its folder) does not exist; IsADirectoryError for a folder, LinkInPath
+        when a link was swapped in."""
+        self._read = True
+        self.key = None
+        try:
+            fd = self._file()
+        except FileNotFoundError:
+            return None
+        self.key = file_key(os.fstat(fd))
+        return self.key
 
     def read(self) -> bytes:
         """The file's bytes (remembering their version in `key`). FileNotFoundError when the
         file (or, without `make_folders`, its folder) does not exist: `replace` then creates
         it; IsADirectoryError for a folder; LinkInPath when a link was swapped in."""
-        self._read = True
-        self.key = None
+        key = self.stat()
+        if key is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(self.path))
+        return pread_all(self._fd, key[1], 0)
+
+    def read_tail(self, n: int) -> bytes:
+        """The last `n` bytes of the version `stat` saw."""
+        assert self.key is not None, "stat the file first"
+        size = self.key[1]
+        n = min(n, size)
+        return pread_all(self._fd, n, size - n)
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        """`n` bytes at `offset` of the file (fewer at its end); `stat` it first."""
+        assert self._fd >= 0, "stat the file first"
+        return pread_all(self._fd, n, offset)
+
+    def append(self, data: bytes) -> FileKey:
+        """Write `data` after the end of the file, in place (its earlier bytes are never
+        rewritten), fsync it, and return its new key. Crash-safe through a record kept in the
+        lock files while the bytes are written (see docs/internals.md): whoever takes the lock
+        next, and every store at start-up, cuts a half-written append off, and readers ignore it
+        meanwhile. The file must still be the version `stat` saw (CassetteChangedError, nothing
+        written, when a writer ignoring the lock changed it). On a write error the file is cut
+        back to its old end and the error raised."""
+        assert self.key is not None and self.can_append, "stat the file, and check can_append"
+        fd = self._fd
+        st = os.fstat(fd)
+        if file_key(st) != self.key:
+            raise CassetteChangedError(
+                "changed on disk while being appended to, by a writer that does not take "
+                "llm-vcr's lock; nothing written",
+                str(self.path),
+            )
+        start = st.st_size
+        intent = inplace.intent_for(fd, st, data)
+        for lock in self._locks:
+            lock.begin(intent)
         try:
-            fd = os.open(self.path.name, READ_FLAGS, dir_fd=self._folder())
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise LinkInPath(self.path.name) from None
+            inplace.write_at(fd, data, start)
+            os.fsync(fd)
+        except BaseException:
+            with suppress(OSError):
+                os.ftruncate(fd, start)
+                os.fsync(fd)
             raise
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
-                raise OSError(code, "not a regular file" if code == errno.EINVAL
-                              else os.strerror(code), str(self.path))
-            data = f.read()
-        self.key = file_key(st)
-        return data
+        finally:
+            for lock in self._locks:
+                lock.finish()
+        self.key = file_key(os.fstat(fd))
+        return self.key
 
     def replace(self, parts: Sequence[bytes], mode_from: bool = True) -> FileKey:
         """Replace the file with `parts` (temp file in its folder, fsync, rename, fsync of the
@@ -154,6 +221,7 @@ class LockedCassette:
                 os.unlink(temp, dir_fd=folder)
             raise
         _fsync_folder(folder)
+        self._close_file()  # the old file's
         self.key = key
         return key
 
@@ -169,6 +237,70 @@ class LockedCassette:
                 str(self.path),
             )
 
+    def _file(self) -> int:
+        """The file's descriptor (opened once, after the repair): read-write when allowed."""
+        if self._fd >= 0:
+            return self._fd
+        folder = self._folder()
+        if not self._repaired:
+            self._repaired = True
+            self._repair(folder)
+        try:
+            fd = os.open(self.path.name, _WRITE_FLAGS, dir_fd=folder)
+            writable = True
+        except PermissionError:
+            fd, writable = self._open(folder, READ_FLAGS), False
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise LinkInPath(self.path.name) from None
+            if e.errno != errno.EISDIR:
+                raise
+            fd, writable = self._open(folder, READ_FLAGS), False
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
+            raise OSError(code, "not a regular file" if code == errno.EINVAL
+                          else os.strerror(code), str(self.path))
+        self._fd, self._writable = fd, writable
+        return fd
+
+    def _open(self, folder: int, flags: int) -> int:
+        try:
+            return os.open(self.path.name, flags, dir_fd=folder)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise LinkInPath(self.path.name) from None
+            raise
+
+    def _repair(self, folder: int) -> None:
+        """Cut off an append that a killed writer left half done (its record is still in a lock
+        file), then clear the records. Runs under the locks, before the file is first looked at."""
+        records = [(lock, lock.record()) for lock in self._locks]
+        if not any(record and record[1] for _, record in records):
+            return
+        try:
+            fd = os.open(self.path.name, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+        except OSError:
+            fd = -1  # no file (or not ours to write): nothing to cut
+        try:
+            for lock, record in records:
+                if record is None or record[1] is None:
+                    continue
+                if fd >= 0 and (cut := inplace.torn_end(record[1], fd, os.fstat(fd))) is not None:
+                    os.ftruncate(fd, cut)
+                    os.fsync(fd)
+                if lock.writable:
+                    lock.settle(record[0])
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _close_file(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
     def _folder(self) -> int:
         if self._folder_fd < 0:
             if self._root is None:  # no store serves the file: nothing to stay beneath
@@ -179,6 +311,7 @@ class LockedCassette:
         return self._folder_fd
 
     def close(self) -> None:
+        self._close_file()
         if self._folder_fd >= 0:
             os.close(self._folder_fd)
             self._folder_fd = -1
@@ -188,25 +321,33 @@ class LockedCassette:
 def lock_cassette(
     path: Path | str, root: Path | None = None, *, make_folders: bool = False
 ) -> Iterator[LockedCassette]:
-    """Hold the cassette file `path` for one read-modify-write: read, change, replace, under the
-    lock every other writer of the file takes.
+    """Hold the cassette file `path` for one read-modify-write: read, change, replace (or
+    append), under the lock every other writer of the file takes.
 
-    Without `root` (a tool's PATH argument), the file's real path is used and the lock of every
-    store serving it is taken (`store_roots`, outermost first, so two tools never deadlock); with
-    none, no proxy serves the file and no lock is needed. With `root` (a CassetteStore), `path`
-    must be the real path of a file beneath `root` and only that store's lock is taken. Blocks
-    until the locks are free (a proxy holds one for the few milliseconds of an append).
+    The lock of every store serving the file is taken (`store_roots`, outermost first, so two
+    writers never deadlock); with none, no proxy serves the file and no lock is needed. Without
+    `root` (a tool's PATH argument) the file's real path is used. With `root` (a CassetteStore),
+    `path` must be the real path of a file beneath `root`; its lock is taken even when
+    `.llm-vcr/` is missing, and an enclosing store's lock file that cannot be opened is skipped.
+    Blocks until the locks are free (a proxy holds one for the few milliseconds of an append).
     `make_folders`: missing folders between the root and the file are created.
     """
     if root is None:
         real = Path(os.path.realpath(path))
-        roots = store_roots(real)
+        roots = _roots_of(real)
     else:
-        real, roots = Path(path), [root]
+        real = Path(path)
+        roots = sorted({*_roots_of(real), root}, key=lambda folder: len(folder.parts))
     with ExitStack() as stack:
+        held = []
         for store_root in roots:
-            stack.enter_context(_flock(store_root, real.relative_to(store_root).as_posix()))
-        locked = LockedCassette(real, roots[-1] if roots else None, make_folders)
+            relative = real.relative_to(store_root).as_posix()
+            try:
+                held.append(stack.enter_context(_flock(store_root, relative)))
+            except OSError:
+                if store_root == root or root is None:
+                    raise
+        locked = LockedCassette(real, roots[-1] if roots else None, make_folders, held)
         stack.callback(locked.close)
         yield locked
 
@@ -238,10 +379,11 @@ def rewrite_cassette(path: Path | str, change: Callable[[bytes], bytes | None]) 
 
 
 @contextmanager
-def _flock(root: Path, relative: str) -> Iterator[None]:
+def _flock(root: Path, relative: str) -> Iterator[HeldLock]:
     """The cross-process lock on one cassette of the store at `root`, released when the block
     ends or the process dies."""
     path = lock_file(root, relative)
+    writable = True
     try:
         fd = os.open(path, _LOCK_FLAGS, 0o666)
     except FileNotFoundError:
@@ -249,11 +391,48 @@ def _flock(root: Path, relative: str) -> Iterator[None]:
         fd = os.open(path, _LOCK_FLAGS, 0o666)
     except PermissionError:  # a lock folder we may not write: an existing lock file still locks
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        writable = False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield HeldLock(relative, fd, writable)
     finally:
         os.close(fd)
+
+
+def repair_torn_tails(root: Path) -> list[str]:
+    """Cut off every append a killed writer left half written in the store at `root` (a store
+    does this when it is constructed, so go-vcr sees whole files again); the relative paths of
+    the cassettes looked at. Only lock files holding a record are read; each is handled under
+    its lock (waiting for an append in flight, which clears its own record)."""
+    folder = root / STATE_DIR / "locks"
+    seen: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return seen
+    for entry in entries:
+        try:
+            if not entry.name.endswith(".lock") or entry.stat(follow_symlinks=False).st_size == 0:
+                continue
+            if entry.stat(follow_symlinks=False).st_size == inplace.IDLE_SIZE:
+                continue
+            with open(entry.path, "rb") as f:
+                found = inplace.decode(f.read(), None)
+        except OSError:
+            continue
+        if found is None or found[0][1] is None:
+            continue
+        relative = found[1]
+        if lock_file(root, relative).name != entry.name:
+            continue
+        real = os.path.realpath(root / relative)
+        if not real.startswith(str(root).rstrip(os.sep) + os.sep):
+            continue
+        with suppress(OSError, LinkInPath, ValueError):
+            with lock_cassette(real, root) as file:
+                file.stat()
+            seen.append(relative)
+    return seen
 
 
 def _fsync_folder(fd: int) -> None:

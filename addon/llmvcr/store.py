@@ -28,19 +28,21 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import re
 import stat
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import cassette
-from .cassette import Cassette, CassetteError, Interaction, Style
+from .cassette import Cassette, CassetteError, Ending, Interaction
+from .inplace import pread_all, read_committed
 from .locking import (
     ATTEMPTS,
     READ_FLAGS,
@@ -51,6 +53,7 @@ from .locking import (
     lock_cassette,
     lock_file,
     make_state_dir,
+    repair_torn_tails,
 )
 from .paths import LinkInPath, open_folder_beneath
 
@@ -61,13 +64,9 @@ MAX_SEGMENT_BYTES = 200
 _TEMP_EXTRA_BYTES = len(".") + len(SUFFIX) + len(".4294967295.tmp")  # temp name beyond segment
 
 _TEMP_NAME = re.compile(r"\.(?P<file>.+\.yaml)\.(?P<pid>[0-9]{1,10})\.tmp")
-# A line at column 0 that is not an entry of a compact (indent 2) `interactions:` sequence.
-_NOT_COMPACT_ENTRY = re.compile(rb"^(?!- | |\n|\Z)", re.MULTILINE)
-# A line at column 0 at all (entries of an indented sequence never start there).
-_AT_COLUMN_ZERO = re.compile(rb"^(?! |\n|\Z)", re.MULTILINE)
-_INTERACTIONS_KEY = b"interactions:\n"
-
-
+# The bytes at the end of a loaded version whose digest tells, with the inode and the size,
+# that a later version only added bytes after them (appends never rewrite what a file holds).
+KNOWN_TAIL_BYTES = 4096
 
 class CassetteNameError(ValueError):
     """A cassette name that cannot name a file inside the cassette folder."""
@@ -118,20 +117,23 @@ def validate_name(name: str) -> str:
 
 @dataclass(slots=True)
 class _Loaded:
-    """The parse of one version of a file: the cassette, or the error it raised."""
+    """The parse of one version of a file: the cassette, or the error it raised; `size` bytes
+    were parsed (the file's size, less a half-written append's), ending with bytes whose digest
+    is `tail` (see `_extension`)."""
 
     key: FileKey
     cassette: Cassette | None
     error: CassetteError | None
+    size: int = 0
+    tail: bytes = b""
 
 
 @dataclass(slots=True)
 class _Shape:
-    """What an append needs to know of a file (its layout, its size) without parsing it again."""
+    """What an append needs to know of one version of a file, learnt without parsing it."""
 
     key: FileKey
-    style: Style
-    count: int
+    ending: Ending
 
 
 class CassetteStore:
@@ -158,10 +160,13 @@ class CassetteStore:
         self._shapes: dict[Path, _Shape] = {}
         self._written: set[Path] = set()  # files this store wrote (its own writes are never old)
         self._write_locks: dict[Path, threading.Lock] = {}
+        self._load_locks: dict[Path, threading.Lock] = {}
         with suppress(OSError):
             make_state_dir(self.root)  # so tools beside this store find it (and its locks)
         self._segment_max, self._path_max = _limits(self.root)
         self._remove_stale_temp_files()
+        # appends a killed writer left half written are cut off, so go-vcr sees whole files
+        repair_torn_tails(self.root)
 
     # names and paths
 
@@ -267,10 +272,15 @@ class CassetteStore:
     def load(self, name: str) -> Cassette | None:
         """The cassette, or None when its file does not exist.
 
-        Parsed on first use and cached; parsed again only when the file changed on disk (mtime,
-        size, inode), so a `git pull` is seen on the next call. A broken file raises
-        CassetteError, and keeps raising the same error without being parsed again until it
-        changes. Every call resolves the name anew and opens the file beneath the root.
+        Parsed on first use and cached; read again only when the file changed on disk (mtime,
+        size, inode), so a `git pull` is seen on the next call. A file that only grew by appends
+        since the version cached (same inode, the bytes at the cached end unchanged) is read from
+        there: the new Cassette's `interactions` begins with the very same Interaction objects
+        (`appended_since` tells the caller). Single flight: threads loading the same changed file
+        wait for one parse. An append left half written by a killed writer is left out (the
+        next write, or a store's start, cuts it off). A broken file raises CassetteError, and
+        keeps raising the same error without being parsed again until it changes. Every call
+        resolves the name anew and opens the file beneath the root.
         """
         path = self._joined(name)
         opened = self._open_for_reading(name)
@@ -279,19 +289,86 @@ class CassetteStore:
                 self._loaded.pop(path, None)
             return None
         real, fd = opened
-        with os.fdopen(fd, "rb") as f:
+        try:
             key = file_key(os.fstat(fd))
             with self._lock:
                 known = self._loaded.get(path)
             if known is None or known.key != key:
-                try:
-                    data = f.read()
-                except OSError as e:
-                    raise CassetteError(_os_message(e), str(real)) from e
-                known = self._parse_bytes(path, real, key, data)
+                with self._load_lock(path):  # one parse, whoever else waits for this file
+                    with self._lock:
+                        known = self._loaded.get(path)
+                    if known is None or known.key != key:
+                        known = self._read(path, real, fd, known)
+        finally:
+            os.close(fd)
         if known.error is not None:
             raise _fresh(known.error)
         return known.cassette
+
+    def appended_since(self, old: Cassette, new: Cassette) -> list[Interaction] | None:
+        """The interactions `new` holds after those of `old`, when `new` (a cassette this store
+        returned) extends `old`: its `interactions` begins with the very same objects, as after
+        appends (this store's, or another process's). None: not an extension; rebuild from
+        `new`. Constant time: the store only ever builds an extension by adding to the list of
+        the version before, so the first and last of `old`'s objects at their places prove it."""
+        if new is old:
+            return []
+        before, after = old.interactions, new.interactions
+        if len(after) < len(before) or (
+            before and (after[0] is not before[0] or after[len(before) - 1] is not before[-1])
+        ):
+            return None
+        return after[len(before) :]
+
+    def _read(self, path: Path, real: Path, fd: int, known: _Loaded | None) -> _Loaded:
+        """Read the version of the open file `fd`: only the bytes after `known`'s when it only
+        grew since, else all of it; cache and return the parse."""
+        relative = real.relative_to(self.root).as_posix()
+
+        def read(st: os.stat_result, end: int) -> tuple[FileKey, int, tuple[bytes, bytes] | None,
+                                                        bytes]:
+            key = file_key(st)
+            if known is not None and known.key == key:
+                return key, end, None, b""
+            grown = _grown(known, key, end, lambda offset, n: pread_all(fd, n, offset))
+            return key, end, grown, pread_all(fd, end, 0) if grown is None else b""
+
+        try:
+            key, end, grown, data = read_committed(
+                lock_file(self.root, relative), relative, fd, read
+            )
+        except OSError as e:
+            raise CassetteError(_os_message(e), str(real)) from e
+        if known is not None and known.key == key:
+            return known
+        if grown is not None:
+            assert known is not None
+            extended = _extended(known, key, end, *grown)
+            if extended is not None:
+                return self._keep(path, extended)
+            return self._read(path, real, fd, None)  # not plain appends after all: read whole
+        return self._keep(path, self._parse(real, key, data))
+
+    def _parse(self, real: Path, key: FileKey, data: bytes) -> _Loaded:
+        try:
+            loaded = _Loaded(key, cassette.loads(data, str(real)), None)
+        except CassetteError as e:
+            loaded = _Loaded(key, None, e)
+        loaded.size = len(data)
+        loaded.tail = _digest(data[-KNOWN_TAIL_BYTES:])
+        return loaded
+
+    def _keep(self, path: Path, loaded: _Loaded) -> _Loaded:
+        with self._lock:
+            self._loaded[path] = loaded
+        return loaded
+
+    @contextmanager
+    def _load_lock(self, path: Path) -> Iterator[None]:
+        with self._lock:
+            lock = self._load_locks.setdefault(path, threading.Lock())
+        with lock:
+            yield
 
     def _open_for_reading(self, name: str) -> tuple[Path, int] | None:
         """The real path and an open descriptor of the cassette's regular file, reached beneath
@@ -326,15 +403,6 @@ class CassetteStore:
                 )
             return real, fd
         raise self._links_keep_changing(name)
-
-    def _parse_bytes(self, path: Path, real: Path, key: FileKey, data: bytes) -> _Loaded:
-        try:
-            loaded = _Loaded(key, cassette.loads(data, str(real)), None)
-        except CassetteError as e:
-            loaded = _Loaded(key, None, e)
-        with self._lock:
-            self._loaded[path] = loaded
-        return loaded
 
     def is_new(self, name: str) -> bool:
         """Whether this store treats the cassette as new (for modes `record` and `record_once`).
@@ -413,90 +481,88 @@ class CassetteStore:
     ) -> None:
         real = file.path
         try:
-            data = file.read()
-        except FileNotFoundError:
-            data = b""
+            old_key = file.stat()  # cuts off an append a killed writer left half written
         except OSError as e:
             if e.errno in (errno.ENAMETOOLONG, errno.ELOOP):
                 raise  # the name's fault: `append` says so
             raise CassetteError(_os_message(e), str(real)) from e
-        old_key = file.key
         with self._lock:
             ours = real in self._written
         self._remember_is_new(path, None if old_key is None else old_key[0])
 
         fresh = old_key is None or (replace_old and old_key[0] < self._started_ns and not ours)
         if fresh:
-            style, count = cassette.NEW_FILE_STYLE, 0
-            data = cassette.dumps(Cassette([], style))
+            ending = Ending(cassette.NEW_FILE_STYLE, 0)
+            added = cassette.dump_interactions(items, ending.style, 0)
+            new_key = file.replace((cassette.open_list(None), added), mode_from=not fresh)
         else:
             assert old_key is not None
-            shape = self._shape_of(path, real, old_key, data)
-            style, count = shape.style, shape.count
-        added = cassette.dump_interactions(items, style, count)
-        new_key = file.replace((_open_list(data), added), mode_from=not fresh)
-
+            ending, data = self._ending(path, file, old_key)
+            added = cassette.dump_interactions(items, ending.style, ending.count)
+            if ending.in_place and file.can_append:
+                new_key = file.append(added)  # in place: the cost of `added`, not of the file
+            else:  # `interactions: []` to open, or no lock file to record the append in
+                if data is None:
+                    data = file.read()
+                new_key = file.replace((cassette.open_list(data), added))
         with self._lock:
             self._written.add(real)
-            self._shapes[real] = _Shape(new_key, style, count + len(items))
-        self._extend_loaded(path, None if fresh else old_key, new_key, style, added)
+            self._shapes[real] = _Shape(new_key, Ending(ending.style, ending.count + len(items)))
+        self._follow(path, file, new_key)
 
-    def _shape_of(self, path: Path, real: Path, key: FileKey, data: bytes) -> _Shape:
-        """Layout and interaction count of the file's bytes `data`: from the cache when the file
-        is the one this store last wrote or loaded, else by parsing it (and checking that
-        appending to its bytes is safe)."""
+    def _ending(
+        self, path: Path, file: LockedCassette, key: FileKey
+    ) -> tuple[Ending, bytes | None]:
+        """How to add entries to the file's version `key`: known from this store's last append,
+        else read from the file's last bytes (the format package checks them), else from a parse
+        of the whole file (then also its bytes), checked to be appendable."""
+        real = file.path
         with self._lock:
             shape = self._shapes.get(real)
             loaded = self._loaded.get(path)
         if shape is not None and shape.key == key:
-            return shape
+            return shape.ending, None
+        if loaded is not None and loaded.key == key and loaded.error is not None:
+            raise _fresh(loaded.error)
+        found = cassette.tail_ending(file.read_tail, key[1])
+        if found is not None:
+            return found, None
+        data = file.read()
         if loaded is None or loaded.key != key:
-            loaded = self._parse_bytes(path, real, key, data)
+            loaded = self._keep(path, self._parse(real, key, data))
         if loaded.error is not None:
             raise _fresh(loaded.error)
         assert loaded.cassette is not None
         style, count = loaded.cassette.style, len(loaded.cassette.interactions)
-        reason = _why_not_appendable(data, style, count)
+        reason = cassette.appendable(data, style, count)
         if reason:
             raise CassetteError(
                 f"cannot add interactions to this file: {reason}; "
                 "re-save it in go-vcr's layout (llm-vcr fmt) first",
                 str(real),
             )
-        shape = _Shape(key, style, count)
-        with self._lock:
-            self._shapes[real] = shape
-        return shape
+        return cassette.ending(data, style, count), data
 
-    def _extend_loaded(
-        self,
-        path: Path,
-        old_key: FileKey | None,
-        new_key: FileKey,
-        style: Style,
-        added: bytes,
-    ) -> None:
-        """Keep the load cache current without parsing the whole file again: parse only the
-        interactions just written (`added`) and put them after the cached ones in a new Cassette.
-        `old_key` None: the file was started afresh and holds only the added ones."""
+    def _follow(self, path: Path, file: LockedCassette, key: FileKey) -> None:
+        """Keep the load cache current after an append, without parsing the whole file again:
+        when the file only grew since the cached version (by this append, and by others' since
+        that version), parse the bytes after it and extend the cached Cassette. Otherwise (a
+        file started afresh or rewritten, nothing cached) drop it: the next load reads it."""
         with self._lock:
-            before = self._loaded.pop(path, None)
-        if before is None or before.cassette is None or (
-            old_key is not None and before.key != old_key
-        ):
-            # Nothing current to extend (a file only ever written, as in mode `record`, is never
-            # kept in memory): the next load parses the file.
+            known = self._loaded.get(path)
+        if known is None:
             return
-        try:
-            parsed = cassette.loads(_open_list(cassette.dumps(Cassette([], style))) + added)
-        except CassetteError:
-            return  # the next load reports it, with the whole file's line numbers
-        if old_key is not None:
-            result = Cassette(before.cassette.interactions + parsed.interactions, style)
-        else:
-            result = Cassette(parsed.interactions, style)
+        extended = None
+        grown = _grown(known, key, key[1], file.read_at)
+        if grown is not None:
+            extended = _extended(known, key, key[1], *grown)
         with self._lock:
-            self._loaded[path] = _Loaded(new_key, result, None)
+            if self._loaded.get(path) is known:
+                if extended is None:
+                    del self._loaded[path]
+                else:
+                    self._loaded[path] = extended
+
 
     @contextmanager
     def _write_lock(self, real: Path) -> Iterator[None]:
@@ -588,42 +654,38 @@ def _os_message(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def _open_list(data: bytes) -> bytes:
-    """A cassette's bytes ready for entries to follow: `interactions: []` becomes the key of the
-    block list that the entries make."""
-    empty = cassette.EMPTY_INTERACTIONS_LINE
-    if data.endswith(empty):
-        return data[: -len(empty)] + _INTERACTIONS_KEY
-    return data
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def _why_not_appendable(data: bytes, style: Style, count: int) -> str | None:
-    """Why adding entries after `data` would not give the same cassette plus those entries (a
-    layout go-vcr does not write), or None when it would."""
-    if not data.endswith(b"\n"):
-        return "it does not end with a line break"
-    if count == 0:
-        empty = cassette.EMPTY_INTERACTIONS_LINE
-        if data.endswith(b"\n" + empty) or data == empty:
-            return None
-        if data.endswith(b"\n" + _INTERACTIONS_KEY):
-            return None
-        return "it does not end with its empty `interactions` list"
-    start = data.rfind(b"\n" + _INTERACTIONS_KEY)
-    if start < 0:
-        return "`interactions:` is not followed by a block list at the end of the file"
-    tail = memoryview(data)[start + 1 + len(_INTERACTIONS_KEY) :]
-    if style.indent == 2:
-        ok = tail[:2] == b"- " and not _NOT_COMPACT_ENTRY.search(tail)
-    else:
-        entry = b" " * style.indent + b"- "
-        ok = tail[: len(entry)] == entry and not _AT_COLUMN_ZERO.search(tail)
-    if ok:
+def _grown(
+    known: _Loaded | None, key: FileKey, end: int, read_at: Callable[[int, int], bytes]
+) -> tuple[bytes, bytes] | None:
+    """The bytes a file gained since the version `known` was parsed from, and the digest of
+    the new version's last bytes, when it only grew since (appends never rewrite a file's
+    bytes): the same inode and device, at least as long, and the same bytes at the known end.
+    Checked in constant time; None when it did not only grow (read it whole)."""
+    if known is None or known.cassette is None or known.key[2:] != key[2:] or end < known.size:
         return None
-    return (
-        "`interactions` is not the last key, or its list is not laid out as go-vcr writes it "
-        f"(indent {style.indent})"
-    )
+    back = min(known.size, KNOWN_TAIL_BYTES)
+    if _digest(read_at(known.size - back, back)) != known.tail:
+        return None
+    added = read_at(known.size, end - known.size)
+    back = min(end, KNOWN_TAIL_BYTES)
+    return added, _digest(read_at(end - back, back))
+
+
+def _extended(known: _Loaded, key: FileKey, end: int, added: bytes, tail: bytes) -> _Loaded | None:
+    """`known` extended by the interactions in `added` (bytes appended after it), or None when
+    they are not plain appended entries (the caller reads the whole file)."""
+    before = known.cassette
+    assert before is not None
+    new = cassette.read_extension(added, before.style)
+    if new is None:
+        return None
+    if new:
+        before = Cassette(before.interactions + new, before.style, before.extra)
+    return _Loaded(key, before, None, end, tail)
 
 
 def process_alive(pid: int) -> bool:

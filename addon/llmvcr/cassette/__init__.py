@@ -16,7 +16,16 @@ back unchanged; `docs/cassette-format.md` has every rule. The package, one idea 
 Everything a caller needs is importable from the package itself.
 """
 
-from .append import append_bytes, appendable, loads_appended, open_list
+from .append import (
+    Ending,
+    append_bytes,
+    appendable,
+    ending,
+    loads_appended,
+    open_list,
+    read_extension,
+    tail_ending,
+)
 from .govalues import canonical_header_name, format_duration, parse_duration
 from .model import (
     EMPTY_INTERACTIONS_LINE,
@@ -42,6 +51,7 @@ __all__ = [
     "CassetteError",
     "CassetteWarning",
     "Chunk",
+    "Ending",
     "Headers",
     "Interaction",
     "PlainText",
@@ -53,10 +63,13 @@ __all__ = [
     "canonical_header_name",
     "dump_interactions",
     "dumps",
+    "ending",
     "format_duration",
     "load",
     "loads",
     "loads_appended",
     "open_list",
     "parse_duration",
+    "read_extension",
+    "tail_ending",
 ]
