@@ -621,3 +621,21 @@ def test_the_normalisation_table_documents_each_rule() -> None:
     assert normalised_scope(("usage",)) == "numbers"
     assert normalised_scope(("choices", "0", "text")) is None
     assert re.fullmatch(r"[a-z_ ]+", " ".join(rule.name for rule in NORMALISED))
+
+
+def test_bedrock_event_streams() -> None:
+    folder = FANTASY / "TestBedrockCommon"
+    haiku = folder / "bedrock-anthropic-claude-haiku-4-5" / "tool_streaming.yaml"
+    sonnet = folder / "bedrock-anthropic-claude-sonnet-4-5" / "tool_streaming.yaml"
+    if not haiku.is_file() or not sonnet.is_file():
+        pytest.skip("the corpus is not there")
+    old = load(haiku).interactions[0].response
+    assert compare_responses(old, old).verdict == SAME
+    # another model's answer to the same request: other words, the same structure
+    other = compare_responses(old, load(sonnet).interactions[0].response)
+    assert other.verdict == BENIGN, other.summary()
+    # a frame cut short: the stream ends in broken framing instead of its last event
+    cut = compare_responses(old, with_body(old, old.body[:-10]))
+    assert cut.verdict == CHANGED
+    assert any(d.where == "final event" and d.new == '"(broken framing)"'
+               for d in cut.differences)

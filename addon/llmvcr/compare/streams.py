@@ -110,6 +110,15 @@ def _runs(events: list[Event]) -> list[tuple[str, list[Event]]]:
     return [(kind, list(group)) for kind, group in groupby(events, key=lambda e: e.type)]
 
 
+def _shapes(events: list[Event]) -> dict[str, Shape]:
+    """The shape of each event type's events (types without JSON have none)."""
+    shapes: dict[str, Shape] = {}
+    for event in events:
+        if event.data is not None:
+            shapes.setdefault(event.type, Shape()).add(event.data)
+    return shapes
+
+
 def _sequence(types: list[str]) -> str:
     return ", ".join(types)
 
@@ -138,18 +147,12 @@ def compare_streams(old: list[Event], new: list[Event], found: Found) -> None:
     if old_last != new_last:
         found.differences.append(Difference("final event", show(old_last), show(new_last),
                                             True, "final event"))
-    for kind in dict.fromkeys(old_types):
-        if kind not in new_types:
-            continue
-        old_shape, new_shape = Shape(), Shape()
-        for event in old:
-            if event.type == kind and event.data is not None:
-                old_shape.add(event.data)
-        for event in new:
-            if event.type == kind and event.data is not None:
-                new_shape.add(event.data)
-        old_shape.compare(new_shape, Found(f"event {kind}: ", found.differences,
-                                           found.added_keys))
+    old_shapes, new_shapes = _shapes(old), _shapes(new)
+    for kind, old_shape in old_shapes.items():
+        new_shape = new_shapes.get(kind)
+        if new_shape is not None:
+            old_shape.compare(new_shape, Found(f"event {kind}: ", found.differences,
+                                               found.added_keys))
     if old_types != new_types:
         return
     # Event by event only when the shapes found nothing: what they found is named once.
