@@ -11,6 +11,7 @@ import pytest
 from llmvcr.cassette import (
     NEW_FILE_STYLE,
     Cassette,
+    Ending,
     Interaction,
     Request,
     Response,
@@ -19,9 +20,12 @@ from llmvcr.cassette import (
     appendable,
     dump_interactions,
     dumps,
+    ending,
     loads,
     loads_appended,
     open_list,
+    read_extension,
+    tail_ending,
 )
 from llmvcr.cassette import append as append_module
 
@@ -120,3 +124,91 @@ def test_go_vcr_loads_appended_files(
         path.write_bytes(append_bytes(data, [_interaction(1), _interaction(2)], style, 1))
         paths.append(path)
     govcr_check(paths)
+
+
+def _tail_reader(data: bytes, reads: list[int] | None = None) -> Callable[[int], bytes]:
+    def read_tail(n: int) -> bytes:
+        if reads is not None:
+            reads.append(n)
+        return data[len(data) - n :]
+
+    return read_tail
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("count", [1, 3])
+def test_tail_ending_reads_the_style_and_next_id_from_the_last_entry(
+    style: Style, count: int
+) -> None:
+    data = dumps(Cassette([_interaction(n) for n in range(count)], style))
+    reads: list[int] = []
+    found = tail_ending(_tail_reader(data, reads), len(data))
+    assert found == Ending(style, count, in_place=True)
+    assert found == ending(data, style, count)
+    assert reads == [len(data)]  # a small file: read once, whole
+
+
+def test_tail_ending_reads_only_the_end_of_a_big_file() -> None:
+    data = dumps(Cassette([_interaction(n) for n in range(3000)], Style(4, True)))
+    reads: list[int] = []
+    assert tail_ending(_tail_reader(data, reads), len(data)) == Ending(Style(4, True), 3000)
+    assert reads == [64 * 1024] and len(data) > 2 * 64 * 1024
+
+
+def test_tail_ending_grows_its_look_for_a_big_last_entry() -> None:
+    big = _interaction(1)
+    big.response.body = b"x" * 300_000
+    data = dumps(Cassette([_interaction(0), big]))
+    reads: list[int] = []
+    assert tail_ending(_tail_reader(data, reads), len(data)) == Ending(NEW_FILE_STYLE, 2)
+    assert reads == [64 * 1024, 256 * 1024, len(data)]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        dumps(Cassette([])),  # no entry: the whole file says (open_list must rewrite it)
+        b"---\nversion: 2\ninteractions:\n",
+        dumps(Cassette([_interaction(0)])).replace(b"method: POST", b'method: "POST"'),
+        dumps(Cassette([_interaction(0)])) + b"note: x\n",
+        dumps(Cassette([_interaction(0)]))[:-5],  # cut short
+    ],
+)
+def test_tail_ending_leaves_other_files_to_a_whole_read(data: bytes) -> None:
+    assert tail_ending(_tail_reader(data), len(data)) is None
+
+
+def test_tail_ending_declines_an_entry_both_key_shapes_write_alike() -> None:
+    full = _interaction(0)
+    full.request.form = {"a": ["b"]}
+    full.request.headers = {"A": ["b"]}
+    full.request.transfer_encoding = ["chunked"]
+    full.request.trailer = {"T": ["v"]}
+    full.request.host = "h"
+    full.request.remote_addr = "r"
+    full.request.request_uri = "/u"
+    full.response.transfer_encoding = ["chunked"]
+    full.response.trailer = {"T": ["v"]}
+    full.response.uncompressed = True
+    full.response.duration = 1
+    one, other = Style(2, True), Style(2, False)
+    assert dump_interactions([full], one, 0) == dump_interactions([full], other, 0)
+    data = dumps(Cassette([full], one))
+    assert tail_ending(_tail_reader(data), len(data)) is None
+
+
+def test_an_empty_list_is_opened_by_a_rewrite() -> None:
+    data = dumps(Cassette([]))
+    assert ending(data, NEW_FILE_STYLE, 0) == Ending(NEW_FILE_STYLE, 0, in_place=False)
+    opened = b"---\nversion: 2\ninteractions:\n"
+    assert ending(opened, NEW_FILE_STYLE, 0).in_place
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_read_extension_takes_only_entries_at_the_file_indent(style: Style) -> None:
+    added = dump_interactions([_interaction(3), _interaction(4)], style, 3)
+    assert read_extension(added, style) == [_interaction(3), _interaction(4)]
+    assert read_extension(b"", style) == []
+    other = Style(6 - style.indent, style.omit_empty)
+    assert read_extension(added, other) is None
+    assert read_extension(b"note: x\n", style) is None
