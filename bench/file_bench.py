@@ -1,5 +1,5 @@
-"""Files: cassette load and save speed on the corpus, the cost of one append, and the start-up
-time the addon adds to mitmdump (5, and the append of 7).
+"""Files: cassette load and save speed on the corpus and the start-up time the addon adds to
+mitmdump (5); the cost of one append against the cassette's size (9).
 
 The codec and append timings run in a fresh process (`python -m bench.file_bench codec|append`,
 one core, nothing else in it), so the parent's threads and heap do not weigh on them.
@@ -88,15 +88,24 @@ def synthetic_speed(count: int, repeat: int) -> dict[str, float]:
             "dumps_s": min(dumps_s)}
 
 
-def append_time(folder: Path, existing: int, appends: int = 20) -> dict[str, float]:
+APPEND_SIZES = (10, 5_000, 50_000)
+APPEND_REPEAT = 100
+
+
+def append_time(folder: Path, existing: int, appends: int = APPEND_REPEAT) -> dict[str, float]:
     """Seconds for `CassetteStore.append` of one interaction to a cassette of `existing` ones:
-    the first append of a fresh store (it parses the file to learn its layout) and the median of
-    the `appends` after it (fsync included: the store makes every write durable)."""
+    the first append of a fresh store (it learns the file's layout from its last bytes) and the
+    median of the `appends` after it (fsync included: the store makes every write durable)."""
     from llmvcr.store import CassetteStore
 
     from .workload import chat_interaction, chat_interactions, write_cassette
 
     size = write_cassette(folder / "big.yaml", chat_interactions(existing, small=True))
+    # a cassette already on disk, as one recorded earlier is: the first append's fsync must not
+    # be the one that writes out the whole freshly written file
+    fd = os.open(folder / "big.yaml", os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
     store = CassetteStore(folder)
     start = time.perf_counter()
     store.append("big", [chat_interaction(existing, small=True)])
@@ -111,8 +120,42 @@ def append_time(folder: Path, existing: int, appends: int = 20) -> dict[str, flo
 
 
 def fresh_append_time(lab: Any, folder: Path, existing: int) -> dict[str, float]:
-    result: dict[str, float] = lab.run_module("file_bench", "append", str(folder), str(existing))
+    result: dict[str, float] = lab.run_module("file_bench", "append", str(folder / str(existing)),
+                                              str(existing))
     return result
+
+
+def appends(lab: Any) -> tuple[list[Row], dict[str, Any]]:
+    """Section 9: one append's cost against the cassette's size (each size in a fresh process)."""
+    lab.say(f"9. appends: CassetteStore.append of 1 interaction to cassettes of "
+            f"{', '.join(f'{n:,}' for n in APPEND_SIZES)} (median of {APPEND_REPEAT})")
+    runs = {n: fresh_append_time(lab, lab.folder / "append", n) for n in APPEND_SIZES}
+    for n, run in runs.items():
+        lab.say(f"   {n:,} ({mb(run['file_bytes'])}): first {run['first'] * 1e3:.2f} ms, "
+                f"next {run['next'] * 1e3:.2f} ms")
+    small, big = APPEND_SIZES[0], APPEND_SIZES[-1]
+    base = runs[small]["next"]
+    worst = max(runs[n]["next"] for n in APPEND_SIZES[1:]) / base
+    rows = [
+        Row(
+            "9",
+            f"CassetteStore.append of 1 interaction (median of {APPEND_REPEAT}), at "
+            + " / ".join(f"{n:,}" for n in APPEND_SIZES) + " interactions",
+            " / ".join(f"{runs[n]['next'] * 1e3:.2f} ms" for n in APPEND_SIZES)
+            + f" ({worst:.2f}x)",
+            f"{APPEND_SIZES[1]:,} and {big:,} within 1.5x of {small}",
+            worst <= 1.5,
+        ),
+        Row(
+            "9",
+            f"first append of a fresh store to a {big:,}-interaction cassette "
+            f"({mb(runs[big]['file_bytes'])})",
+            f"{runs[big]['first'] * 1e3:.1f} ms",
+            "< 50 ms",
+            runs[big]["first"] < 0.050,
+        ),
+    ]
+    return rows, {str(n): run for n, run in runs.items()}
 
 
 # ---------------------------------------------------------------------------------------------

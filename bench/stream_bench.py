@@ -361,7 +361,6 @@ def sustained_recording(lab: Lab, plan: SustainedPlan) -> tuple[list[Row], dict[
     # mitmdump too), so growth with the number recorded is judged on the later checkpoints.
     late = (rss[-1] - rss[-2]) - (plain_rss[-1] - plain_rss[-2])
     allowed = 0.02 * rss[-2]
-    append = _append_time(lab)
     shown = " / ".join(f"{n:,}" for n in plan.checkpoints)
     rows = [
         Row(
@@ -391,23 +390,10 @@ def sustained_recording(lab: Lab, plan: SustainedPlan) -> tuple[list[Row], dict[
             "<= 2% of RSS",
             late <= allowed,
         ),
-        Row(
-            "7",
-            "CassetteStore.append of 1 interaction to a 5,000 cassette: first (parses the "
-            "file) / next ones (median)",
-            f"{ms(append['first'])} / {ms(append['next'])}",
-        ),
     ]
     return rows, {
         "phases": phases,
         "plain_phases": plain_phases,
         "p99": p99,
         "plain_p99": plain_p99,
-        "append": append,
     }
-
-
-def _append_time(lab: Lab) -> dict[str, float]:
-    from .file_bench import fresh_append_time
-
-    return fresh_append_time(lab, lab.folder / "append", 5000)
