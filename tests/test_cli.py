@@ -626,7 +626,8 @@ def test_fmt_checks_and_rewrites_cassettes(workdir: Path) -> None:
 
 def test_script_wrapper_is_quiet_when_installed(confdir: Path, workdir: Path) -> None:
     result = subprocess.run(
-        [str(ROOT / "scripts" / "llm-vcr"), "env", "--no-session", "--port", "8124", "--confdir", str(confdir)],
+        [str(ROOT / "scripts" / "llm-vcr"), "env", "--no-session", "--port", "8124",
+         "--confdir", str(confdir)],
         cwd=workdir, capture_output=True, text=True, timeout=TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
