@@ -11,13 +11,17 @@ Pure Python (no mitmproxy). Every writer of a cassette file (the proxy's appends
   device): only a writer that ignores the lock can have changed it; nothing is then written, the
   caller reads again (`CassetteChangedError`).
 - The file is read and written relative to its folder's descriptor, reached from the root without
-  following symbolic links (`paths.open_folder_beneath`), through a hidden temp file
-  (`.<name>.<pid>.tmp`) that is fsynced and renamed over the file.
+  following symbolic links (`paths.open_folder_beneath`): rewritten through a hidden temp file
+  (`.<name>.<pid>.tmp`) that is fsynced and renamed over the file (`replace`), or grown in place
+  (`append`, the store's appends; crash-safe through a record in the lock files, see `inplace`).
+  Before a writer first looks at the file, an append a killed writer left half written is cut
+  off; `repair_torn_tails` does it for a whole store at its start.
 
 How a tool finds the stores: each `CassetteStore` makes `<root>/.llm-vcr/` (with a `.gitignore`
 that ignores the folder itself) when it is constructed, so a tool given a bare file path walks up
 from the file's real path and takes the lock of every folder above it that holds `.llm-vcr/`
-(`store_roots`; outermost first, so two tools never deadlock; a proxy takes only its own store's).
+(`store_roots`; outermost first, so two writers never deadlock; a proxy takes them too, so two
+proxies serving nested folders never append to one file at once).
 A file with no `.llm-vcr/` above it is served by no proxy, so it needs no lock.
 """
 

@@ -1,19 +1,25 @@
-"""Cassette files on disk: names, lazy loading, reload on change, atomic and locked writes.
+"""Cassette files on disk: names, lazy loading, loads that follow appends, locked appends.
 
 Pure Python (no mitmproxy). One `CassetteStore` serves one cassette folder (`vcr_dir`, its root).
 Several threads of one process and several processes (proxies, test runners, the `llm-vcr` tools)
 may share a folder:
 
-- Reads never lock. Every write goes to a hidden temp file in the cassette's own folder
-  (`.<name>.yaml.<pid>.tmp`), is fsynced and renamed over the cassette, so a reader (or a process
-  killed at any moment) sees the old file or the new one, never half of one.
-- Every append is a locked read-modify-write (`locking.lock_cassette`, the one the `llm-vcr`
-  tools take too): a `flock` on `<root>/.llm-vcr/locks/<sha1>.lock` held from the read to the
-  rename, the file re-checked just before the rename, so appends from several processes and the
-  tools' rewrites all land. A store makes `<root>/.llm-vcr/` (git-ignored by its own file) as soon
-  as it is constructed, so tools beside a proxy find its locks.
-- An append never re-serializes what the file already holds: the new interactions' YAML is added
-  after the existing bytes, in the file's own layout, so a go-vcr file keeps its exact bytes.
+- Every write holds the cassette's lock (`locking.lock_cassette`, the one the `llm-vcr` tools
+  take too: a `flock` on `<root>/.llm-vcr/locks/<sha1>.lock`), so appends from several processes
+  and the tools' rewrites all land, none doubled or interleaved. A store makes `<root>/.llm-vcr/`
+  (git-ignored by its own file) as soon as it is constructed, so tools beside a proxy find it.
+- An append never re-serializes what the file holds: the new interactions' YAML goes after the
+  existing bytes, in the file's own layout (a go-vcr file keeps its exact bytes), written in place
+  and fsynced, at a cost that does not depend on the file's size. The layout and the next id come
+  from the file's last bytes (`cassette.tail_ending`), or from one parse when those do not say.
+  A new file, or `interactions: []` to open, is written whole through a temp file and a rename.
+- Crash safety (`inplace`): while an append is written, its record sits in the lock file; a
+  writer killed mid-append leaves a torn tail that every reader here leaves out, that the next
+  locked write cuts off, and that a store cuts off when it is constructed.
+- Reads take no lock (a seqlock on the lock file's record). A file that only grew since the
+  version cached (same inode, the same bytes at the known end) is read from the known end, and
+  the new Cassette begins with the very same Interaction objects (`appended_since`); loads of one
+  changed file are single-flight.
 - Names never reach outside the root. A name is resolved (symbolic links followed) and checked to
   lie beneath the root at every open, and the file is then opened folder by folder from the root
   without following links (`paths.open_folder_beneath`): a folder swapped for a link after its
@@ -27,10 +33,8 @@ POSIX only (`fcntl`, `dir_fd`), like mitmproxy's usual homes (Linux, macOS).
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import os
-import re
 import stat
 import threading
 import time
@@ -56,14 +60,15 @@ from .locking import (
     repair_torn_tails,
 )
 from .paths import LinkInPath, open_folder_beneath
+from .tempfiles import process_alive, remove_stale_temp_files
+
+__all__ = ["CassetteNameError", "CassetteStore", "process_alive", "validate_name"]
 
 SUFFIX = ".yaml"
-STALE_TEMP_AGE_NS = 3600 * 1_000_000_000  # a temp file untouched this long is abandoned whatever
 # The longest name segment: its temp file `.<segment>.yaml.<pid>.tmp` must fit in NAME_MAX (255).
 MAX_SEGMENT_BYTES = 200
 _TEMP_EXTRA_BYTES = len(".") + len(SUFFIX) + len(".4294967295.tmp")  # temp name beyond segment
 
-_TEMP_NAME = re.compile(r"\.(?P<file>.+\.yaml)\.(?P<pid>[0-9]{1,10})\.tmp")
 # The bytes at the end of a loaded version whose digest tells, with the inode and the size,
 # that a later version only added bytes after them (appends never rewrite what a file holds).
 KNOWN_TAIL_BYTES = 4096
@@ -164,7 +169,7 @@ class CassetteStore:
         with suppress(OSError):
             make_state_dir(self.root)  # so tools beside this store find it (and its locks)
         self._segment_max, self._path_max = _limits(self.root)
-        self._remove_stale_temp_files()
+        remove_stale_temp_files(self.root)
         # appends a killed writer left half written are cut off, so go-vcr sees whole files
         repair_torn_tails(self.root)
 
@@ -446,9 +451,10 @@ class CassetteStore:
         """Add `items` at the end of the cassette, creating it (and its folders) when missing.
 
         Blocking: call it from a worker thread. Under `lock_cassette` (the lock every writer of
-        the file takes) it re-reads the file and writes existing bytes + the new interactions'
-        YAML (in the file's layout, ids continuing) to a temp file, fsyncs it and renames it over
-        the cassette. With `replace_old` (mode `record`) a file last written before this store
+        the file takes) it cuts off a torn tail a killed writer left, learns the file's layout
+        and next id (from its last bytes), and writes the new interactions' YAML in place after
+        the file's bytes (fsynced; a new file, or `interactions: []`, through a temp file and a
+        rename). With `replace_old` (mode `record`) a file last written before this store
         started, and not by this store, is started afresh instead. Raises CassetteError, leaving
         the file as it is, when the existing file is broken or laid out so that it cannot be
         extended by appending, CassetteNameError when the name leads outside the root. A file
@@ -495,11 +501,13 @@ class CassetteStore:
             ending = Ending(cassette.NEW_FILE_STYLE, 0)
             added = cassette.dump_interactions(items, ending.style, 0)
             new_key = file.replace((cassette.open_list(None), added), mode_from=not fresh)
+            in_place = False
         else:
             assert old_key is not None
             ending, data = self._ending(path, file, old_key)
             added = cassette.dump_interactions(items, ending.style, ending.count)
-            if ending.in_place and file.can_append:
+            in_place = ending.in_place and file.can_append
+            if in_place:
                 new_key = file.append(added)  # in place: the cost of `added`, not of the file
             else:  # `interactions: []` to open, or no lock file to record the append in
                 if data is None:
@@ -508,7 +516,7 @@ class CassetteStore:
         with self._lock:
             self._written.add(real)
             self._shapes[real] = _Shape(new_key, Ending(ending.style, ending.count + len(items)))
-        self._follow(path, file, new_key)
+        self._follow(path, file, new_key, in_place)
 
     def _ending(
         self, path: Path, file: LockedCassette, key: FileKey
@@ -543,17 +551,17 @@ class CassetteStore:
             )
         return cassette.ending(data, style, count), data
 
-    def _follow(self, path: Path, file: LockedCassette, key: FileKey) -> None:
+    def _follow(self, path: Path, file: LockedCassette, key: FileKey, in_place: bool) -> None:
         """Keep the load cache current after an append, without parsing the whole file again:
         when the file only grew since the cached version (by this append, and by others' since
         that version), parse the bytes after it and extend the cached Cassette. Otherwise (a
         file started afresh or rewritten, nothing cached) drop it: the next load reads it."""
         with self._lock:
             known = self._loaded.get(path)
-        if known is None:
+        if known is None or known.key == key:  # nothing kept, or a load already read this
             return
         extended = None
-        grown = _grown(known, key, key[1], file.read_at)
+        grown = _grown(known, key, key[1], file.read_at) if in_place else None
         if grown is not None:
             extended = _extended(known, key, key[1], *grown)
         with self._lock:
@@ -572,65 +580,6 @@ class CassetteStore:
             lock = self._write_locks.setdefault(real, threading.Lock())
         with lock:
             yield
-
-    # start-up
-
-    def _remove_stale_temp_files(self) -> None:
-        """Remove temp files that no write will finish: their process is gone, nobody holds
-        their cassette's lock, or they are older than an hour. Walks names only (no stat of
-        cassettes, no parsing); hidden folders (`.git`, `.llm-vcr`) hold no cassettes."""
-        folders = [str(self.root)]
-        while folders:
-            folder = folders.pop()
-            try:
-                entries = os.scandir(folder)
-            except OSError:
-                continue
-            with entries:
-                for entry in entries:
-                    if not entry.name.startswith("."):
-                        if entry.is_dir(follow_symlinks=False):
-                            folders.append(entry.path)
-                        continue
-                    match = _TEMP_NAME.fullmatch(entry.name)
-                    if match and entry.is_file(follow_symlinks=False):
-                        self._remove_if_stale(
-                            entry, Path(folder) / match["file"], int(match["pid"])
-                        )
-
-    def _remove_if_stale(self, entry: os.DirEntry[str], cassette_path: Path, pid: int) -> None:
-        """Remove one temp file unless a write may still be making it.
-
-        A write in flight always holds its cassette's lock, so a free lock means an abandoned
-        file; this holds even when the pid in the name is alive by reuse (a restarted container)
-        or is this very process, and when the writer runs in another pid namespace.
-        """
-        try:
-            age_ns = time.time_ns() - entry.stat(follow_symlinks=False).st_mtime_ns
-        except OSError:
-            return
-        if age_ns > STALE_TEMP_AGE_NS:
-            _unlink_quietly(entry.path)
-            return
-        relative = cassette_path.relative_to(self.root).as_posix()
-        try:
-            fd = os.open(lock_file(self.root, relative), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            _unlink_quietly(entry.path)  # no lock file: no write ever ran here under this root
-            return
-        except OSError:
-            if not process_alive(pid):  # the lock cannot be checked: fall back on the pid
-                _unlink_quietly(entry.path)
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return  # held: a write is in flight
-        try:
-            _unlink_quietly(entry.path)  # under the lock: no new write can make this name now
-        finally:
-            os.close(fd)  # releases the lock
 
 
 def _limits(root: Path) -> tuple[int, int]:
@@ -686,23 +635,3 @@ def _extended(known: _Loaded, key: FileKey, end: int, added: bytes, tail: bytes)
     if new:
         before = Cassette(before.interactions + new, before.style, before.extra)
     return _Loaded(key, before, None, end, tail)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (ours or another user's)."""
-    if pid <= 0:
-        return False  # 0 and negatives would address process groups
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    except (OverflowError, OSError):
-        return False
-    return True
-
-
-def _unlink_quietly(path: str | Path) -> None:
-    with suppress(OSError):
-        os.unlink(path)
