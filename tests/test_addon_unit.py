@@ -23,7 +23,7 @@ from llmvcr.client_request import (
     header_cassette_name,
     url_of,
 )
-from llmvcr.guard import ReplayGuard
+from llmvcr.guard import ReplayGuard, install_last
 from llmvcr.replay import StreamServer, parse_stream_request
 from llmvcr.store import CassetteNameError
 from support.inprocess import (
@@ -300,10 +300,10 @@ def test_guard_turns_request_streaming_off_for_owned_flows() -> None:
 def test_guard_is_installed_last_and_replaced_on_reload(tmp_path) -> None:
     async def test() -> None:
         tctx, addon = vcr_context(tmp_path)
-        addon.install_guard(tctx.master.addons)
+        install_last(addon.guard, tctx.master.addons)
         assert tctx.master.addons.chain[-1] is addon.guard
         second = VCR()
-        second.install_guard(tctx.master.addons)
+        install_last(second.guard, tctx.master.addons)
         assert tctx.master.addons.get(ReplayGuard.name) is second.guard
         assert addon.guard not in tctx.master.addons.chain
     run(test)

@@ -263,3 +263,23 @@ def test_reports_never_hold_bodies_or_secrets(tmp_path: Path) -> None:
             {"request": "#0 POST https://api.openai.com/v1/chat/completions?key=REDACTED"}
         ]
     run(test)
+
+
+def test_record_sessions_start_afresh_once_and_never_erase_each_other(tmp_path: Path) -> None:
+    async def test() -> None:
+        _, addon = vcr_context(tmp_path, vcr_mode="record", vcr_cassette="r")
+        cassette = tmp_path / "cassettes" / "r.yaml"
+        first = await open_session(addon)
+        await record(addon, await chat(addon, **{"X-VCR-Session": first}), b'{"a": 1}')
+        await record(addon, await chat(addon, **{"X-VCR-Session": first}), b'{"a": 2}')
+        assert len(load(cassette).interactions) == 2  # its later writes appended
+        second = await open_session(addon)
+        await record(addon, await chat(addon, **{"X-VCR-Session": first}), b'{"a": 3}')
+        await record(addon, await chat(addon, **{"X-VCR-Session": second}), b'{"b": 1}')
+        assert len(load(cassette).interactions) == 4  # first wrote since second opened: append
+        await control(addon, "DELETE", f"/{first}")
+        await control(addon, "DELETE", f"/{second}")
+        third = await open_session(addon)  # the next run records the cassette anew
+        await record(addon, await chat(addon, **{"X-VCR-Session": third}), b'{"c": 1}')
+        assert [i.response.body for i in load(cassette).interactions] == [b'{"c": 1}']
+    run(test)

@@ -21,17 +21,15 @@ import asyncio
 import contextlib
 import difflib
 import logging
-import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from mitmproxy import ctx, exceptions, http
 
-from . import jsonpath, options, verifying
-from .answers import bad_name, error_response, json_response, recorded_response
+from . import answers, options, session_ports, verifying
+from .answers import bad_name, json_response, recorded_response
 from .cassette import CassetteError, Interaction, Request
 from .client_request import (
     SessionRef,
@@ -44,14 +42,15 @@ from .client_request import (
     url_of,
 )
 from .control import CONTROL_HOST, ControlAPI
-from .guard import OriginalRequest, ReplayGuard, point_at_stream_server, restore_request
+from .flowstate import FlowState
+from .guard import ReplayGuard, install_last, point_at_stream_server, restore_request
 from .hosts import DEFAULT_HOSTS, HostPatterns
 from .indexes import CassetteIndexes, Loaded, identity, sync
 from .matching import MatchOptions
 from .modes import Mode, Plan, needs_newness, plan_for
-from .record import StreamTee, build_request, build_response, stream_finished
+from .record import StreamTee, build_request, captured_response, stream_finished
 from .redact import Redactor, redact_url
-from .replay import StreamPlan, StreamServer, parse_latency
+from .replay import StreamPlan, StreamServer
 from .sessions import Miss, Registry, Session, SessionError, Settings
 from .store import CassetteNameError, CassetteStore, validate_name
 from .summary import Summary
@@ -61,44 +60,6 @@ log = logging.getLogger("llmvcr")
 
 CASSETTE_HEADER = "X-VCR-Cassette"
 SESSION_HEADER = "X-VCR-Session"
-
-
-@dataclass(slots=True)
-class FlowState:
-    """What the addon knows about one flow to an LLM host."""
-
-    cassette: str
-    url: str  # the URL the client asked for (before map_remote), not yet redacted
-    session: Session | SessionError
-    recorded_host: bool = True  # False: a host outside vcr_hosts, kept for a replaying session
-    name_error: str | None = None  # why the cassette name the client gave is unusable (400)
-    websocket: bool = False  # an `Upgrade: websocket` request: never recorded or replayed
-    request: Request | None = None  # redacted, as it will be stored
-    plan: Plan | None = None
-    started_ns: int = 0  # time.monotonic_ns() when sent upstream: origin of chunk times
-    started_wall: float = 0.0  # time.time() at the same moment
-    tee: StreamTee | None = None
-    timed: bool = False  # answered by the stream server
-    original: OriginalRequest | None = None  # the client's request, while `timed` replaces it
-
-    upstream: bool = False  # sent upstream to be recorded (not answered from a cassette)
-    # Mode verify: the interaction replay would have answered with (None: none was recorded),
-    # or why the request cannot be verified.
-    counterpart: Interaction | None = None
-    unverifiable: str | None = None
-
-    @property
-    def record(self) -> bool:
-        return self.upstream and self.plan is not None and self.plan.record
-
-    @property
-    def verify(self) -> bool:
-        return self.upstream and self.plan is not None and self.plan.verify
-
-    @property
-    def captured(self) -> bool:
-        """Its live answer is copied (to be recorded, or to be verified)."""
-        return self.record or self.verify
 
 
 class VCR:
@@ -116,8 +77,8 @@ class VCR:
         self.sessions = Registry(Settings(Mode.RECORD_ONCE), 3600.0, time.monotonic())
         self.summary = Summary()
         self.control = ControlAPI(self.sessions, self._check_name, self._unused, self.summary)
-        self.control.open_port = self._open_port
-        self.control.close_port = self._close_port
+        self.control.open_port = session_ports.open_port
+        self.control.close_port = session_ports.close_port
         self.control.prepare = self._load_named
         self.control.default_cassette = lambda: ctx.options.vcr_cassette
         self.control.flush = self._flush_writes
@@ -165,39 +126,19 @@ class VCR:
         opts = ctx.options
         options.refuse_unknown(opts)
         if updated & {"vcr_mode", "vcr_reuse", "vcr_latency"}:
-            try:
-                latency = parse_latency(opts.vcr_latency)
-            except ValueError as e:
-                raise exceptions.OptionsError(str(e)) from None
-            mode = options.parse_mode(opts.vcr_mode)
-            self.sessions.set_default(Settings(mode, reuse=opts.vcr_reuse, latency=latency))
-            self.guard.replay_only = mode == Mode.REPLAY
+            self.sessions.set_default(options.default_settings(opts))
+            self.guard.replay_only = self.mode == Mode.REPLAY
         if "vcr_session_idle" in updated:
-            if not opts.vcr_session_idle > 0:
-                raise exceptions.OptionsError("vcr_session_idle: a number of seconds above 0")
-            self.sessions.idle_timeout = float(opts.vcr_session_idle)
+            self.sessions.idle_timeout = options.session_idle(opts)
         if "proxyauth" in updated:
             self._proxyauth = opts.proxyauth
         if opts.connection_strategy != "lazy":
             # Never connect (or resolve) at CONNECT time: a replayed host may not even exist, and
             # any session, whatever the proxy's own mode, may replay.
             opts.update(connection_strategy="lazy")
-        if "vcr_cassette" in updated:
-            try:
-                validate_name(opts.vcr_cassette)
-            except CassetteNameError as e:
-                raise exceptions.OptionsError(f"vcr_cassette: {e}") from None
+        options.check_names(opts, updated)
         if "vcr_hosts" in updated:
-            try:
-                self.hosts = HostPatterns(opts.vcr_hosts)
-            except ValueError as e:
-                raise exceptions.OptionsError(f"vcr_hosts: {e}") from None
-        for name in ("vcr_ignore_json", "vcr_redact_json"):
-            for path in getattr(opts, name):
-                try:
-                    jsonpath.parse(path)
-                except ValueError as e:
-                    raise exceptions.OptionsError(f"{name}: {path!r}: {e}") from None
+            self.hosts = options.host_patterns(opts)
         if updated & {"vcr_keep_headers", "vcr_redact_json", "vcr_match_headers"}:
             # A header that must match has to be stored, or every request matches "absent".
             keep = (*opts.vcr_keep_headers, *opts.vcr_match_headers)
@@ -210,10 +151,7 @@ class VCR:
             if self.indexes is not None:
                 self.indexes = CassetteIndexes(self.indexes.store, self.match_options)
         if "vcr_dir" in updated or self.store is None:
-            root = Path(opts.vcr_dir).expanduser().resolve()
-            if root.exists() and not root.is_dir():
-                raise exceptions.OptionsError(f"vcr_dir: {root} is not a folder")
-            self.store = CassetteStore(root, started_at=self.started_at)
+            self.store = CassetteStore(options.store_root(opts), started_at=self.started_at)
             self.writer = CassetteWriter(self.store)
             self.indexes = CassetteIndexes(self.store, self.match_options)
 
@@ -221,20 +159,12 @@ class VCR:
         self._started = True
         await self.stream_server.start()
         self.guard.stream_port = self.stream_server.port
-        self.install_guard(ctx.master.addons)
+        install_last(self.guard, ctx.master.addons)
         if self._config_error is not None:
             return  # logged by configure; mitmdump exits, other tools get refusals
         self._expiry = asyncio.get_running_loop().create_task(self._expire_idle_sessions())
         root = self.store.root if self.store else "?"
         log.info("llm-vcr: %s mode, cassettes in %s", self.mode.value, root)
-
-    def install_guard(self, addons: Any) -> None:
-        """Append the replay guard to the end of mitmproxy's chain, after every addon loaded so
-        far (a reloaded script replaces its predecessor's guard)."""
-        previous = addons.get(ReplayGuard.name)
-        if previous is not None:
-            addons.remove(previous)
-        addons.add(self.guard)
 
     async def _expire_idle_sessions(self) -> None:
         while True:
@@ -295,7 +225,8 @@ class VCR:
         if request.host == CONTROL_HOST:
             self._control_flows[flow] = True
             return
-        session = self._session_for(flow, session_id, ref)
+        sockname = flow.client_conn.sockname
+        session = self.sessions.resolve(session_id, ref, sockname[1] if sockname else None)
         if not isinstance(session, SessionError):
             if session.mode == Mode.PASSTHROUGH:
                 return
@@ -323,37 +254,12 @@ class VCR:
             and is_websocket_upgrade(headers.get("Upgrade", "")),
         )
 
-    def _session_for(
-        self, flow: http.HTTPFlow, session_id: str | None, ref: SessionRef | None
-    ) -> Session | SessionError:
-        """The request's session, most specific first (see `sessions`); a SessionError when the
-        one it names is not open (the request is refused: never silently another session)."""
-        sessions = self.sessions
-        try:
-            if session_id is not None:
-                return sessions.get(session_id)
-            if ref is not None:
-                return sessions.get(ref.value) if ref.kind == "session" else (
-                    sessions.for_client(ref.value)
-                )
-        except SessionError as e:
-            return e
-        if len(sessions):
-            sockname = flow.client_conn.sockname
-            by_port = sessions.for_port(sockname[1]) if sockname else None
-            if by_port is not None:
-                return by_port
-        return sessions.default
-
     # -- answering or sending upstream ----------------------------------------------------------
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if self._config_error is not None:  # the mode may be replay: nothing goes anywhere
             if flow.response is None:
-                flow.response = error_response(
-                    500, "vcr_misconfigured", f"llm-vcr is misconfigured: {self._config_error}",
-                    {"X-VCR-Error": "misconfigured"},
-                )
+                flow.response = answers.misconfigured(self._config_error)
             return
         if flow in self._control_flows:
             status, body = await self.control.handle(
@@ -378,30 +284,19 @@ class VCR:
             # Never let a bug send a flow upstream that was meant to be replayed.
             log.exception("llm-vcr: internal error for %s", redact_url(state.url))
             state.plan = None
-            flow.response = error_response(
-                500, "vcr_internal_error", f"llm-vcr internal error: {type(e).__name__}: {e}",
-                {"X-VCR-Error": "internal-error"},
-            )
+            flow.response = answers.internal_error(e)
 
     def _not_recorded_host(self, flow: http.HTTPFlow) -> None:
         """A replaying session, a host outside vcr_hosts: answered here, never looked up or
         connected."""
-        request = flow.request
-        message = (
-            f"llm-vcr: replay mode: host {host_port(request.host, request.port)} is not "
-            f"recorded (vcr_hosts: "
-            f"{', '.join(self.hosts.patterns) or 'none'}); replay mode sends nothing upstream"
-        )
-        log.warning("%s", message)
-        flow.response = error_response(502, "host_not_recorded", message, {
-            "X-VCR-Error": "host-not-recorded"})
+        where = host_port(flow.request.host, flow.request.port)
+        flow.response = answers.host_not_recorded(where, tuple(self.hosts.patterns))
 
     async def _request(self, flow: http.HTTPFlow, state: FlowState) -> None:
         assert self.store is not None and self.indexes is not None
         session = state.session
         if isinstance(session, SessionError):
-            flow.response = error_response(session.status, "session_not_found", str(session), {
-                "X-VCR-Error": "session-not-found"})
+            flow.response = answers.session_refused(session.status, str(session))
             return
         if not state.recorded_host:
             del self._flows[flow]
@@ -432,55 +327,48 @@ class VCR:
         )
         state.request = request
         state.plan = plan
-        if plan.verify:
-            await self._find_counterpart(state, session, request)
-        elif plan.replay:
-            loaded = self.indexes.current(state.cassette)
-            if loaded is None:
-                found = await asyncio.to_thread(self.indexes.refresh, state.cassette)
-                if isinstance(found, CassetteError):
+        if plan.replay or plan.verify:
+            found = await self._take(state.cassette, session, request)
+            if isinstance(found, CassetteError):
+                if not plan.verify:
                     flow.response = self._broken(state.cassette, found)
                     return
-                loaded = found
-            position = None
-            if loaded is not None:
-                usage = sync(use, loaded)
-                position = loaded.index.take_position(request, session.settings.reuse, usage)
-            if position is not None:
-                assert loaded is not None
-                hit = loaded.index[position]
+                state.unverifiable = f"broken cassette: {found}"
+            elif plan.verify:  # the live answer is compared with it when it comes
+                state.counterpart = found[1]
+            elif found[1] is not None:
                 use.replayed += 1
-                use.consumed[identity(hit)] += 1
-                await self._answer(flow, state, hit, session.settings.latency)
+                await self._answer(flow, state, found[1], session.settings.latency)
                 return
-            if not plan.record:
-                flow.response = await self._miss(state, request, loaded, session)
+            elif not plan.record:
+                flow.response = await self._miss(state, request, found[0], session)
                 return
-        # Upstream, to be recorded. Ask for an identity body so the stored stream is readable;
-        # a server that compresses anyway is decoded by the tee.
+        # Upstream, to be recorded or verified. Ask for an identity body so the stored stream is
+        # readable; a server that compresses anyway is decoded by the tee.
         flow.request.headers.pop("Accept-Encoding", None)
         state.upstream = True
         state.started_ns = time.monotonic_ns()
         state.started_wall = time.time()
 
-    async def _find_counterpart(self, state: FlowState, session: Session, request: Request) -> None:
-        """Mode verify: the interaction replay would answer `request` with, used as replay
-        would use it (the live answer is compared with it when it comes)."""
+    async def _take(
+        self, name: str, session: Session, request: Request
+    ) -> tuple[Loaded | None, Interaction | None] | CassetteError:
+        """The cassette's index and the interaction that answers `request` in this session, now
+        used (None: none is left for it; the index None: no such file), or the file's error."""
         assert self.indexes is not None
-        loaded = self.indexes.current(state.cassette)
+        loaded = self.indexes.current(name)
         if loaded is None:
-            found = await asyncio.to_thread(self.indexes.refresh, state.cassette)
-            if isinstance(found, CassetteError):
-                state.unverifiable = f"broken cassette: {found}"
-                return
+            found = await asyncio.to_thread(self.indexes.refresh, name)
+            if found is None or isinstance(found, CassetteError):
+                return found if found is not None else (None, None)
             loaded = found
-        if loaded is None:
-            return
-        use = session.use(state.cassette)
+        use = session.use(name)
         position = loaded.index.take_position(request, session.settings.reuse, sync(use, loaded))
-        if position is not None:
-            state.counterpart = loaded.index[position]
-            use.consumed[identity(state.counterpart)] += 1
+        if position is None:
+            return loaded, None
+        hit = loaded.index[position]
+        use.consumed[identity(hit)] += 1
+        return loaded, hit
 
     def _is_new(self, session: Session, name: str) -> bool:
         """Whether the cassette counts as new for this session (see `sessions`)."""
@@ -500,20 +388,14 @@ class VCR:
         if plan.record:
             del self._flows[flow]  # not ours: mitmproxy proxies the WebSocket as it is
             return
-        message = (
-            f"llm-vcr: {session.mode.value} mode: WebSocket connections are not recorded, so "
-            f"cassette '{state.cassette}' cannot answer {redact_url(state.url)}"
-        )
-        log.warning("%s", message)
-        flow.response = error_response(501, "websocket_not_recorded", message, {
-            "X-VCR-Error": "websocket-not-recorded"})
+        flow.response = answers.websocket_refused(
+            session.mode.value, state.cassette, redact_url(state.url))
 
     def _broken(self, name: str, error: CassetteError) -> http.Response:
         assert self.indexes is not None
         if self.indexes.broken(name, error):
             log.error("llm-vcr: broken cassette: %s", error)
-        return error_response(500, "cassette_broken", f"broken cassette: {error}", {
-            "X-VCR-Error": "broken-cassette"})
+        return answers.broken_cassette(str(error))
 
     async def _answer(
         self, flow: http.HTTPFlow, state: FlowState, hit: Interaction, latency: float | None
@@ -556,8 +438,7 @@ class VCR:
             f"llm-vcr: {prefix}no recorded answer in cassette '{state.cassette}' "
             f"({_shown(path)}): {detail}"
         )
-        log.warning("%s", message)
-        return error_response(404, "cassette_miss", message, {"X-VCR-Miss": state.cassette})
+        return answers.miss(state.cassette, message)
 
     # -- recording ---------------------------------------------------------------------------------
 
@@ -623,18 +504,10 @@ class VCR:
                 flow.request.method, shown_url, state.cassette,
             )
             return
-        # go-vcr's `duration`: request sent upstream -> response headers (mitmproxy's timestamps
-        # are wall-clock, like started_wall).
-        duration = int(max(0.0, (flow.response.timestamp_start or 0) - state.started_wall) * 1e9)
-        response = build_response(
-            flow.response.status_code,
-            flow.response.reason,
-            flow.response.http_version,
-            list(flow.response.headers.items(multi=True)),
-            tee.body,
-            duration,
-            tee.chunks,
-            tee.decoded,
+        response = captured_response(
+            flow.response.status_code, flow.response.reason, flow.response.http_version,
+            list(flow.response.headers.items(multi=True)), tee, state.started_wall,
+            flow.response.timestamp_start or 0.0,
         )
         interaction = Interaction(request=state.request, response=self.redactor.response(response))
         use = session.use(state.cassette)
@@ -728,28 +601,6 @@ class VCR:
         for name in session.named:
             if name not in session.uses and indexes.current(name) is None:
                 await asyncio.to_thread(indexes.refresh, name)
-
-    async def _open_port(self) -> int:
-        """A proxy port of a session's own (for clients that can carry nothing in the proxy URL,
-        such as Java): one more `regular@PORT` entry in mitmproxy's `mode` option, listening on
-        the proxy's own host, once it accepts connections."""
-        host = ctx.options.listen_host or "127.0.0.1"
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            probe.bind((host, 0))
-            port = probe.getsockname()[1]
-        ctx.options.update(mode=[*ctx.options.mode, f"regular@{port}"])
-        for _ in range(250):  # mitmproxy starts the server in a task of its own
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection(host, port)
-                writer.close()
-                return port
-            await asyncio.sleep(0.02)
-        self._close_port(port)
-        raise SessionError(503, "port", f"could not listen on {host}:{port}")
-
-    def _close_port(self, port: int) -> None:
-        spec = f"regular@{port}"
-        ctx.options.update(mode=[mode for mode in ctx.options.mode if mode != spec])
 
     # -- shutdown -------------------------------------------------------------------------------
 

@@ -8,12 +8,15 @@ and an `X-VCR-...` header that names what happened for scripts and curl users.
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from mitmproxy import http
 
 from .cassette import Response
 from .replay import reason_phrase, reply_headers
+
+log = logging.getLogger("llmvcr")
 
 JSON_HEADERS = {"Content-Type": "application/json", "x-should-retry": "false"}
 
@@ -62,3 +65,50 @@ def recorded_response(response: Response) -> http.Response:
     made = object.__new__(http.Response)
     made.data = data
     return made
+
+
+def _refused(status: int, kind: str, message: str, error: str) -> http.Response:
+    log.warning("%s", message)
+    return error_response(status, kind, message, {"X-VCR-Error": error})
+
+
+def host_not_recorded(host_port: str, patterns: tuple[str, ...]) -> http.Response:
+    """A replaying session asked for a host outside vcr_hosts: nothing is looked up or sent."""
+    return _refused(502, "host_not_recorded", (
+        f"llm-vcr: replay mode: host {host_port} is not recorded (vcr_hosts: "
+        f"{', '.join(patterns) or 'none'}); replay mode sends nothing upstream"
+    ), "host-not-recorded")
+
+
+def websocket_refused(mode: str, cassette: str, shown_url: str) -> http.Response:
+    return _refused(501, "websocket_not_recorded", (
+        f"llm-vcr: {mode} mode: WebSocket connections are not recorded, so cassette "
+        f"'{cassette}' cannot answer {shown_url}"
+    ), "websocket-not-recorded")
+
+
+def session_refused(status: int, message: str) -> http.Response:
+    return error_response(status, "session_not_found", message, {
+        "X-VCR-Error": "session-not-found"})
+
+
+def broken_cassette(message: str) -> http.Response:
+    return error_response(500, "cassette_broken", f"broken cassette: {message}", {
+        "X-VCR-Error": "broken-cassette"})
+
+
+def misconfigured(message: str) -> http.Response:
+    return error_response(500, "vcr_misconfigured", f"llm-vcr is misconfigured: {message}", {
+        "X-VCR-Error": "misconfigured"})
+
+
+def internal_error(error: Exception) -> http.Response:
+    return error_response(
+        500, "vcr_internal_error", f"llm-vcr internal error: {type(error).__name__}: {error}",
+        {"X-VCR-Error": "internal-error"},
+    )
+
+
+def miss(cassette: str, message: str) -> http.Response:
+    log.warning("%s", message)
+    return error_response(404, "cassette_miss", message, {"X-VCR-Miss": cassette})

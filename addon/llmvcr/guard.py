@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from mitmproxy import connection, http
@@ -137,3 +138,12 @@ class ReplayGuard:
         host, port = data.server.address or ("?", 0)
         data.server.error = f"llm-vcr: replay mode connects to no server (refused {host}:{port})"
         log.warning("llm-vcr: replay mode: refused a connection to %s:%s", host, port)
+
+
+def install_last(guard: ReplayGuard, addons: Any) -> None:
+    """Append the replay guard to the end of mitmproxy's chain, after every addon loaded so far
+    (a reloaded script replaces its predecessor's guard)."""
+    previous = addons.get(ReplayGuard.name)
+    if previous is not None:
+        addons.remove(previous)
+    addons.add(guard)

@@ -12,7 +12,6 @@ that holds them shows up in the index. Pure Python; the addon calls `refresh` fr
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -22,8 +21,6 @@ from .matching import MatchOptions, RequestIndex, Usage
 from .redact import redact_url
 from .sessions import CassetteUse, Identity
 from .store import CassetteStore
-
-log = logging.getLogger("llmvcr")
 
 
 def identity(interaction: Interaction) -> Identity:
@@ -80,8 +77,7 @@ class CassetteIndexes:
             loaded = self._loaded.get(name)
             if loaded is not None and loaded.cassette is cassette:
                 return loaded
-            appended_since = getattr(self.store, "appended_since", None)  # TODO(hb2): always there
-            added = None if loaded is None or appended_since is None else appended_since(
+            added = None if loaded is None else self.store.appended_since(
                 loaded.cassette, cassette
             )
             if loaded is not None and added is not None:

@@ -9,13 +9,18 @@ option's `choices`, and keeps a `--set` of an option nobody declared (`vcr_latnc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from mitmproxy import exceptions
 
-from .hosts import DEFAULT_HOSTS
+from . import jsonpath
+from .hosts import DEFAULT_HOSTS, HostPatterns
 from .modes import Mode
 from .redact import DEFAULT_KEEP_HEADERS
+from .replay import parse_latency
+from .sessions import Settings
+from .store import CassetteNameError, validate_name
 
 PREFIX = "vcr_"
 
@@ -88,3 +93,47 @@ def refuse_unknown(opts: Any) -> None:
         raise exceptions.OptionsError(
             f"unknown option(s) {', '.join(unknown)}; llm-vcr's options: {', '.join(valid)}"
         )
+
+
+def default_settings(opts: Any) -> Settings:
+    """The proxy's default session: `vcr_mode`, `vcr_reuse`, `vcr_latency`."""
+    try:
+        latency = parse_latency(opts.vcr_latency)
+    except ValueError as e:
+        raise exceptions.OptionsError(str(e)) from None
+    return Settings(parse_mode(opts.vcr_mode), reuse=opts.vcr_reuse, latency=latency)
+
+
+def session_idle(opts: Any) -> float:
+    if not opts.vcr_session_idle > 0:
+        raise exceptions.OptionsError("vcr_session_idle: a number of seconds above 0")
+    return float(opts.vcr_session_idle)
+
+
+def check_names(opts: Any, updated: set[str]) -> None:
+    """OptionsError for a bad `vcr_cassette` name or a bad JSON path."""
+    if "vcr_cassette" in updated:
+        try:
+            validate_name(opts.vcr_cassette)
+        except CassetteNameError as e:
+            raise exceptions.OptionsError(f"vcr_cassette: {e}") from None
+    for name in ("vcr_ignore_json", "vcr_redact_json"):
+        for path in getattr(opts, name):
+            try:
+                jsonpath.parse(path)
+            except ValueError as e:
+                raise exceptions.OptionsError(f"{name}: {path!r}: {e}") from None
+
+
+def host_patterns(opts: Any) -> HostPatterns:
+    try:
+        return HostPatterns(opts.vcr_hosts)
+    except ValueError as e:
+        raise exceptions.OptionsError(f"vcr_hosts: {e}") from None
+
+
+def store_root(opts: Any) -> Path:
+    root = Path(opts.vcr_dir).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise exceptions.OptionsError(f"vcr_dir: {root} is not a folder")
+    return root

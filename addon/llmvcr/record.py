@@ -237,3 +237,21 @@ def build_response(
         duration=duration_ns,
         chunks=chunks if chunks is not None and len(chunks) > 1 else None,
     )
+
+
+def captured_response(
+    code: int,
+    reason: str,
+    http_version: str,
+    headers: HeaderPairs,
+    tee: StreamTee,
+    sent_at: float,
+    headers_at: float,
+) -> Response:
+    """The response a tee copied, as go-vcr stores it: `duration` is the time from sending the
+    request upstream (`sent_at`) to the response headers (`headers_at`), both wall-clock
+    seconds as mitmproxy's timestamps are."""
+    duration = int(max(0.0, headers_at - sent_at) * 1e9)
+    return build_response(
+        code, reason, http_version, headers, tee.body, duration, tee.chunks, tee.decoded
+    )

@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from .client_request import SessionRef
 from .matching import RequestIndex, Usage
 from .modes import Mode
 
@@ -273,6 +274,28 @@ class Registry:
     def for_port(self, port: int) -> Session | None:
         session_id = self._ports.get(port)
         return self._sessions.get(session_id) if session_id is not None else None
+
+    def resolve(
+        self, session_id: str | None, ref: SessionRef | None, port: int | None
+    ) -> Session | SessionError:
+        """A request's session, most specific first (see the module docstring): the
+        `X-VCR-Session` id, the proxy password's reference, the port it came in on, else the
+        default session. A SessionError when the session it names is not open: the request is
+        refused, never silently put in another session."""
+        try:
+            if session_id is not None:
+                return self.get(session_id)
+            if ref is not None:
+                return self.get(ref.value) if ref.kind == "session" else (
+                    self.for_client(ref.value)
+                )
+        except SessionError as e:
+            return e
+        if self._ports and port is not None:
+            by_port = self.for_port(port)
+            if by_port is not None:
+                return by_port
+        return self.default
 
     def close(self, session_id: str) -> Session:
         if session_id == DEFAULT_SESSION_ID:

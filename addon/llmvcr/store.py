@@ -447,7 +447,10 @@ class CassetteStore:
 
     # writing
 
-    def append(self, name: str, items: Sequence[Interaction], replace_old: bool = False) -> None:
+    def append(
+        self, name: str, items: Sequence[Interaction], replace_old: bool = False,
+        afresh: bool = False,
+    ) -> None:
         """Add `items` at the end of the cassette, creating it (and its folders) when missing.
 
         Blocking: call it from a worker thread. Under `lock_cassette` (the lock every writer of
@@ -455,7 +458,8 @@ class CassetteStore:
         and next id (from its last bytes), and writes the new interactions' YAML in place after
         the file's bytes (fsynced; a new file, or `interactions: []`, through a temp file and a
         rename). With `replace_old` (mode `record`) a file last written before this store
-        started, and not by this store, is started afresh instead. Raises CassetteError, leaving
+        started, and not by this store, is started afresh instead; with `afresh` (a session's
+        first write in mode `record`) any existing file is. Raises CassetteError, leaving
         the file as it is, when the existing file is broken or laid out so that it cannot be
         extended by appending, CassetteNameError when the name leads outside the root. A file
         changed by a writer that ignores the lock is read and appended to again. Nothing to add:
@@ -472,7 +476,7 @@ class CassetteStore:
                     self._write_lock(real),
                     lock_cassette(real, self.root, make_folders=True) as file,
                 ):
-                    self._append_locked(path, file, items, replace_old)
+                    self._append_locked(path, file, items, replace_old, afresh)
                 return
             except (LinkInPath, CassetteChangedError):
                 continue
@@ -483,7 +487,8 @@ class CassetteStore:
         raise self._links_keep_changing(name)
 
     def _append_locked(
-        self, path: Path, file: LockedCassette, items: list[Interaction], replace_old: bool
+        self, path: Path, file: LockedCassette, items: list[Interaction], replace_old: bool,
+        afresh: bool,
     ) -> None:
         real = file.path
         try:
@@ -496,7 +501,9 @@ class CassetteStore:
             ours = real in self._written
         self._remember_is_new(path, None if old_key is None else old_key[0])
 
-        fresh = old_key is None or (replace_old and old_key[0] < self._started_ns and not ours)
+        fresh = old_key is None or afresh or (
+            replace_old and old_key[0] < self._started_ns and not ours
+        )
         if fresh:
             ending = Ending(cassette.NEW_FILE_STYLE, 0)
             added = cassette.dump_interactions(items, ending.style, 0)

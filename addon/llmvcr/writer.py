@@ -62,8 +62,9 @@ class CassetteWriter:
                 self._tasks[name] = asyncio.get_running_loop().create_task(self._drain(name))
 
     def _write(self, name: str, batch: list[Interaction], start: Start) -> None:
-        # TODO(lead): Start.AFRESH needs the store's unconditional start (after hb2's store work).
-        self.store.append(name, batch, replace_old=start is not Start.APPEND)
+        self.store.append(
+            name, batch, replace_old=start is Start.AFRESH_IF_OLD, afresh=start is Start.AFRESH
+        )
 
     async def flush(self) -> None:
         while self._tasks:
