@@ -1,0 +1,3 @@
+module example.com/llmvcr-recipe
+
+go 1.19
