@@ -43,10 +43,10 @@ import pytest
 # Only the small pure modules at import time: every pytest run of a project that installed
 # llm-vcr imports this module, so the rest loads only once a test opts in.
 from llmvcr.modes import Mode
-from llmvcr.pytest_plugin.errors import PluginError
+from llmvcr.pytest_plugin.settings import Options, PluginError
 
 if TYPE_CHECKING:
-    from llmvcr.pytest_plugin.runtime import Connection, Options, TestSession
+    from llmvcr.pytest_plugin.runtime import Connection, TestSession
 
 FIXTURE = "vcr_session"
 MARKER = "vcr"
@@ -111,8 +111,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def read_options(config: pytest.Config) -> Options:
     """The options, the command line winning over the ini file; UsageError for bad values."""
-    from llmvcr.pytest_plugin.runtime import Options
-
     def value(name: str) -> Any:
         given = config.getoption(f"--vcr-{name}")
         return given if given is not None else (config.getini(f"vcr_{name}") or None)

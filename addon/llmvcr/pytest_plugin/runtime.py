@@ -33,7 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from llmvcr import launcher
-from llmvcr.pytest_plugin.errors import PluginError
+from llmvcr.pytest_plugin.settings import Options, PluginError
 from llmvcr.session_client import ControlError, Proxy, close_session, open_session, report
 
 SERVER_VARIABLE = "LLM_VCR_PROXY"
@@ -42,19 +42,6 @@ BLOCK_CASSETTE = "vcr-block_unmarked-tests-make-no-LLM-requests"
 # mitmdump's lines that never say why it stopped; and its time stamps.
 _ROUTINE = re.compile(r"proxy listening at|^Loading script|^Error logged during startup")
 _TIME = re.compile(r"^\[[0-9:.]+\] ")
-
-
-@dataclass(frozen=True)
-class Options:
-    """The plugin's settings, from the command line or the ini file (see `llmvcr.pytest_plugin`)."""
-
-    mode: str
-    server: str | None
-    vcr_dir: Path  # absolute
-    latency: str | None
-    settings: tuple[str, ...]  # --vcr-set NAME=VALUE, for a proxy the plugin starts
-    strict: bool
-    block: bool
 
 
 @dataclass
