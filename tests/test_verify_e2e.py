@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from support.fake_upstream import FakeResponse
+from support.fake_upstream import FakeResponse, seed_conversation
 from support.proxy import route_to
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +30,6 @@ def test_verify_run_fails_only_for_what_changed(mitm_confdir, upstream, upstream
         return subprocess.run([*CLI, "run", "--mode", mode, "--strict", *common, "--", *DEMO],
                               capture_output=True, text=True, timeout=120, cwd=tmp_path)
 
-    upstream.reply_text = "Olá!"
     recorded = run("record")
     assert recorded.returncode == 0, recorded.stderr
     cassette = store / "seed.yaml"
@@ -38,10 +37,29 @@ def test_verify_run_fails_only_for_what_changed(mitm_confdir, upstream, upstream
 
     unchanged = run("verify")  # new ids and timing only
     assert unchanged.returncode == 0, unchanged.stderr
-    upstream.reply_text = "Oi, tudo bem?"
+    # The same stream reworded: the seed's events with other text.
+    reworded_events = [event.replace("Olá".encode(), b"Oi, tudo bem?")
+                       for event in seed_conversation().events()]
+    assert reworded_events != seed_conversation().events()
+    upstream.script("/openai/v1/chat/completions",
+                    lambda record: FakeResponse.sse(reworded_events), times=2)
     reworded = run("verify")  # benign: wording
     assert reworded.returncode == 0, reworded.stderr
     assert len(upstream.requests) == 3  # verify goes upstream every time
+    listed = [line for line in reworded.stderr.splitlines() if "llm-vcr: verify: " in line]
+    assert len(listed) == 1, reworded.stderr
+    assert "cassette 'seed': benign POST https://" in listed[0]
+
+    # `diff` on the cassette and its re-recording gives the verdict verify gave.
+    again = tmp_path / "again"
+    rerecord = subprocess.run(
+        [*CLI, "run", "--mode", "record", *common[:1], str(again), *common[2:], "--", *DEMO],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert rerecord.returncode == 0, rerecord.stderr
+    compared = subprocess.run([*CLI, "diff", str(cassette), str(again / "seed.yaml")],
+                              capture_output=True, text=True, timeout=120)
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert ": benign POST https://" in compared.stdout.splitlines()[0], compared.stdout
 
     # The answer a client still reads, but whose finish_reason changed: `changed`, exit 3.
     chunk = (b'data: {"id":"c","object":"chat.completion.chunk","created":2,"model":"gpt-5-mini",'

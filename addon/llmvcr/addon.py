@@ -59,6 +59,7 @@ from .writer import CassetteWriter, Start
 log = logging.getLogger("llmvcr")
 
 CASSETTE_HEADER = "X-VCR-Cassette"
+SETTLE_STEPS, SETTLE_STEP_S = 250, 0.02  # a closing session waits up to 5 s for its flows
 SESSION_HEADER = "X-VCR-Session"
 
 
@@ -588,7 +589,16 @@ class VCR:
     def _unused(self, name: str, use: Any) -> list[str] | None:
         return self.indexes.unused_lines(name, use) if self.indexes is not None else None
 
-    async def _flush_writes(self) -> None:
+    async def _flush_writes(self, session: Session | None = None) -> None:
+        """Wait for `session`'s flows still in flight (a client may close its session as soon
+        as it has read the last byte, before mitmproxy finished the flow; bounded: a flow that
+        hangs does not hold the close), then for every write to reach its file."""
+        for _ in range(SETTLE_STEPS):
+            if session is None or not any(
+                state.session is session and state.upstream for state in self._flows.values()
+            ):
+                break
+            await asyncio.sleep(SETTLE_STEP_S)
         if self.writer is not None:
             await self.writer.flush()
 

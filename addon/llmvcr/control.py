@@ -223,9 +223,10 @@ class ControlAPI:
         # Loads the named cassettes a report lists (off the event loop), so that one never used
         # still reports its unused interactions.
         self.prepare: Callable[[Session], Awaitable[None]] | None = None
-        # Waits for the recordings in flight to reach their files: a run's session closes once
-        # what it recorded is on disk, so the next run replays it.
-        self.flush: Callable[[], Awaitable[None]] | None = None
+        # Waits for the session's flows in flight to finish and what they recorded to reach its
+        # files: a run's session closes once its last answer is counted and on disk, so the
+        # report is whole and the next run replays it.
+        self.flush: Callable[[Session], Awaitable[None]] | None = None
 
     async def handle(self, method: str, path: str, body: bytes, now: float) -> tuple[int, bytes]:
         """(status, JSON body) for one control request; nothing changes on an error."""
@@ -275,7 +276,7 @@ class ControlAPI:
         if session.port is not None and self.close_port is not None:
             self.close_port(session.port)
         if self.flush is not None:
-            await self.flush()
+            await self.flush(session)
         if self.prepare is not None:
             await self.prepare(session)
         return self.summary.closed(session, self.unused, why)

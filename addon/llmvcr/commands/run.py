@@ -128,6 +128,8 @@ def _run(
         from ..runtimes import hint
 
         print(f"llm-vcr: {hint(command)}", file=sys.stderr)
+    for line in verify_lines(report):
+        print(f"llm-vcr: verify: {line}", file=sys.stderr)
     if args.strict:
         failures = strict_failures(report)
         for line in failures:
@@ -135,6 +137,22 @@ def _run(
         if failures:
             return code or STRICT_EXIT
     return code
+
+
+def verify_lines(report: dict[str, object]) -> list[str]:
+    """A verify run's results worth reading, one line each: every one that is not `same` (benign,
+    changed, new, not verified) and every recorded interaction the run did not reach."""
+    lines: list[str] = []
+    if report.get("mode") != "verify":
+        return lines
+    cassettes: dict[str, dict] = report.get("cassettes") or {}  # type: ignore[assignment]
+    for name, entry in cassettes.items():
+        for result in entry.get("verified", ()):
+            if result["verdict"] != "same":
+                reason = f": {result['reason']}" if result.get("reason") else ""
+                lines.append(f"cassette '{name}': {result['verdict']} {result['request']}{reason}")
+        lines += [f"cassette '{name}': unused {u['request']}" for u in entry.get("unused", ())]
+    return lines
 
 
 def _refuse_proxy_wide(args: argparse.Namespace) -> None:
