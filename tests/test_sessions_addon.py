@@ -283,3 +283,35 @@ def test_record_sessions_start_afresh_once_and_never_erase_each_other(tmp_path: 
         await record(addon, await chat(addon, **{"X-VCR-Session": third}), b'{"c": 1}')
         assert [i.response.body for i in load(cassette).interactions] == [b'{"c": 1}']
     run(test)
+
+
+def test_named_cassettes_are_searched_in_order_and_the_first_records(tmp_path: Path) -> None:
+    async def test() -> None:
+        other = "https://api.openai.com/v1/embeddings"
+        write_cassette(tmp_path / "cassettes", "a", [chat_interaction(answer=b"A")])
+        write_cassette(tmp_path / "cassettes", "b", [chat_interaction(answer=b"B1"),
+                                                    chat_interaction(other, b"B2")])
+        _, addon = vcr_context(tmp_path, vcr_mode="new_episodes")
+        session = await open_session(addon, cassettes=["a", "b"])
+        header = {"X-VCR-Session": session}
+        assert body_of(await chat(addon, **header)) == b"A"
+        assert body_of(await chat(addon, **header)) == b"B1"  # a is used up: b, in order
+        assert body_of(await ask(addon, chat_flow(other, header))) == b"B2"
+        fresh = await chat(addon, **header)  # nothing left anywhere: recorded into a
+        await record(addon, fresh, b"live")
+        _, data = await control(addon, "DELETE", f"/{session}")
+        assert data["cassettes"]["a"]["replayed"] == 1 and data["cassettes"]["a"]["recorded"] == 1
+        assert data["cassettes"]["b"]["replayed"] == 2
+        assert len(load(tmp_path / "cassettes" / "a.yaml").interactions) == 2
+        assert len(load(tmp_path / "cassettes" / "b.yaml").interactions) == 2
+    run(test)
+
+
+def test_the_user_name_dash_names_no_cassette(tmp_path: Path) -> None:
+    async def test() -> None:
+        write_cassette(tmp_path / "cassettes", "mine", [chat_interaction(answer=b"M")])
+        _, addon = vcr_context(tmp_path, vcr_mode="replay", proxyauth="any")
+        session = await open_session(addon, cassette="mine")
+        token = base64.b64encode(f"-:session={session}".encode()).decode()
+        assert body_of(await chat(addon, **{"Proxy-Authorization": f"Basic {token}"})) == b"M"
+    run(test)

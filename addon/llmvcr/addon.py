@@ -312,7 +312,6 @@ class VCR:
         except CassetteNameError as e:
             flow.response = bad_name(str(e))
             return
-        use = session.use(state.cassette)
         plan = plan_for(session.mode, needs_newness(session.mode) and self._is_new(
             session, state.cassette))
         if state.websocket:
@@ -329,7 +328,7 @@ class VCR:
         state.request = request
         state.plan = plan
         if plan.replay or plan.verify:
-            found = await self._take(state.cassette, session, request)
+            found = await self._take_in_order(state, session, request)
             if isinstance(found, CassetteError):
                 if not plan.verify:
                     flow.response = self._broken(state.cassette, found)
@@ -338,7 +337,7 @@ class VCR:
             elif plan.verify:  # the live answer is compared with it when it comes
                 state.counterpart = found[1]
             elif found[1] is not None:
-                use.replayed += 1
+                session.use(state.cassette).replayed += 1
                 await self._answer(flow, state, found[1], session.settings.latency)
                 return
             elif not plan.record:
@@ -350,6 +349,25 @@ class VCR:
         state.upstream = True
         state.started_ns = time.monotonic_ns()
         state.started_wall = time.time()
+
+    async def _take_in_order(
+        self, state: FlowState, session: Session, request: Request
+    ) -> tuple[Loaded | None, Interaction | None] | CassetteError:
+        """`_take` from the request's cassette; for a request that named none, when nothing is
+        left for it there, from the session's other named cassettes in order (replay only: the
+        first cassette is the one that records). `state.cassette` becomes the one that answered."""
+        first = found = await self._take(state.cassette, session, request)
+        if state.cassette != session.cassette or len(session.named) < 2:
+            return found
+        for name in session.named[1:]:
+            if isinstance(found, CassetteError) or found[1] is not None:
+                break
+            state.cassette = name
+            found = await self._take(name, session, request)
+        if not isinstance(found, CassetteError) and found[1] is None:
+            state.cassette = session.named[0]  # a miss, or a recording, is the first's
+            return first
+        return found
 
     async def _take(
         self, name: str, session: Session, request: Request

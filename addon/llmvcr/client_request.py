@@ -70,13 +70,19 @@ def session_ref(password: str | None) -> SessionRef | None:
     return None
 
 
+NO_CASSETTE_USER = "-"  # a user name that names no cassette (clients that drop an empty one)
+
+
 def decode_user(user: str) -> str | None:
-    """A percent-encoded proxy user name (None if empty); CassetteNameError when it decodes to
-    bytes that are not UTF-8 (`%ff`)."""
+    """The cassette a percent-encoded proxy user name names: None if empty or `-` (the session's
+    cassette then; `requests`, `urllib` and undici send no Proxy-Authorization at all for an
+    empty user name, so a password alone needs a user name that names nothing).
+    CassetteNameError when it decodes to bytes that are not UTF-8 (`%ff`)."""
     try:
-        return unquote(user, errors="strict") or None
+        name = unquote(user, errors="strict")
     except UnicodeDecodeError:
         raise CassetteNameError("<proxy user name>", "it is not valid UTF-8") from None
+    return None if name in ("", NO_CASSETTE_USER) else name
 
 
 def header_cassette_name(values: list[str]) -> str | None:

@@ -4,7 +4,7 @@ No pytest here (the hooks are in `llmvcr.pytest_plugin`); no mitmproxy either (t
 `mitmdump` subprocess, `launcher.ProxyProcess`, or a running `llm-vcr serve`).
 
 How a test's requests reach its own cassette although the proxy variables are process-wide and
-connections outlive a test: the process's proxy URL is `http://:client%3D<name>@127.0.0.1:PORT`,
+connections outlive a test: the process's proxy URL is `http://-:client%3D<name>@127.0.0.1:PORT`,
 whose password names a stable client (`pytest-<pid>-<worker>-<random>`). The proxy looks the client
 up per request (control API, `client` field), so binding the client to another session moves
 every later request, keep-alive connections included. The user name is empty: a user name would
@@ -106,7 +106,7 @@ class Connection:
         except BaseException:
             connection.stop()
             raise
-        url = connection.proxy.url(user="", password=f"client={client}")
+        url = connection.proxy.url(user="-", password=f"client={client}")  # "-": no cassette
         changes = launcher.client_environment(
             url, confdir, bundle, os.environ, say=connection.notes.append
         )
