@@ -108,4 +108,4 @@ def session_url(proxy: Proxy, opened: dict[str, object]) -> str:
     if isinstance(port, int):
         return proxy.url(port=port)
     cassette = opened.get("cassette")
-    return proxy.url(user=str(cassette or ""), password=f"session={opened['session']}")
+    return proxy.url(user=str(cassette or "-"), password=f"session={opened['session']}")
