@@ -31,11 +31,11 @@ def corpus_files() -> list[Path]:
 def corpus_dir() -> Path:
     """The go-vcr corpus: skipped in a clone without it, a failure in CI (which always has it)."""
     if not CORPUS.is_dir():
-        _required(f"interop corpus not found at {CORPUS}")
+        required(f"interop corpus not found at {CORPUS}")
     return CORPUS
 
 
-def _required(reason: str) -> None:
+def required(reason: str) -> None:
     """Skip outside CI; in CI (CI=true) what the suite needs is there, so its absence fails."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: it is required)")
@@ -46,12 +46,12 @@ def _required(reason: str) -> None:
 def govcr_binary() -> Path:
     """go-vcr v4's own loader and recorder as a checker (../shared/govcr), built once."""
     if not GOVCR_BUILD.is_file():
-        _required(f"go-vcr checker not found at {GOVCR_BUILD}")
+        required(f"go-vcr checker not found at {GOVCR_BUILD}")
     built = subprocess.run(
         ["bash", str(GOVCR_BUILD)], capture_output=True, text=True, timeout=900, check=False
     )
     if built.returncode != 0:
-        _required(f"could not build the go-vcr checker: {built.stderr.strip()[-2000:]}")
+        required(f"could not build the go-vcr checker: {built.stderr.strip()[-2000:]}")
     return Path(built.stdout.strip().splitlines()[-1])
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import required
 from support.fake_upstream import FakeUpstream
 from support.proxy import route_to
 from support.tls import UpstreamTLS
@@ -41,7 +42,7 @@ def test_recipe_records_then_replays_a_cassette_per_test(
 ) -> None:
     program, command, names = RECIPES[runtime]
     if shutil.which(program) is None:
-        pytest.skip(f"{program} is not installed")
+        required(f"{program} is not installed")
     folder = tmp_path / "cassettes"
 
     def run(mode: str, cassettes: Path) -> subprocess.CompletedProcess[str]:

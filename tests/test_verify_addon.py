@@ -60,3 +60,12 @@ def test_verify_judges_live_answers_and_writes_nothing(tmp_path: Path) -> None:
             "changed: cassette 'v': POST https://api.openai.com/v1/chat/completions"]
         json.dumps(data)
     run(test)
+
+
+def test_verify_lets_websockets_through_unrecorded(tmp_path: Path) -> None:
+    async def test() -> None:
+        _, addon = vcr_context(tmp_path, vcr_mode="verify")
+        flow = await ask(addon, chat_flow("https://api.openai.com/v1/realtime", method="GET",
+                                          headers={"Upgrade": "websocket"}, body=b""))
+        assert flow.response is None and flow not in addon._flows
+    run(test)

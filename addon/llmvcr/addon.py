@@ -404,7 +404,7 @@ class VCR:
     ) -> None:
         """A WebSocket upgrade is never recorded or replayed: it passes through unrecorded where
         the mode sends this request upstream, and is refused (no connection) where it does not."""
-        if plan.record:
+        if plan.record or plan.verify:
             del self._flows[flow]  # not ours: mitmproxy proxies the WebSocket as it is
             return
         flow.response = answers.websocket_refused(

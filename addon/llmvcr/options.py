@@ -69,7 +69,7 @@ def declare(loader: Any) -> None:
     )
     loader.add_option(
         "vcr_session_idle", float, 3600.0,
-        "Seconds after which an open session that saw no request is closed and its report logged.",
+        "Seconds without a request after which an open session is closed and its report logged.",
     )
 
 

@@ -1,8 +1,8 @@
 """Which names and values are secrets: the one list every part of llm-vcr reads.
 
 The recorder (`redact`) scrubs by these names, matching (`matching`) compares both sides after the
-same scrubbing, `llm-vcr check` (`audit`) flags what is left, and the log guard masks the same
-credential headers. Nothing here edits anything: it is names, patterns and predicates only.
+same scrubbing, `llm-vcr check` (`commands/check.py`) flags what is left, and the log guard masks
+the same credential headers. Nothing here edits anything: it is names, patterns and predicates only.
 
 Public, stable names:
 

@@ -114,7 +114,8 @@ def settings(args: argparse.Namespace, strict: bool) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..launcher import export_lines, proxy_environment
+    from ..cli import confdir_of
+    from ..launcher import client_environment, export_lines
 
     try:
         proxy, bundle = proxy_of(args)
@@ -122,8 +123,8 @@ def run(args: argparse.Namespace) -> int:
             opened = open_session(proxy, settings(args, args.strict))
             url = session_url(proxy, opened)
             changes: dict[str, str | None] = {}
-            if bundle is not None:
-                changes.update(proxy_environment(url, bundle, os.environ))
+            if bundle is not None:  # the lines `llm-vcr env` prints (Node and Java included)
+                changes.update(client_environment(url, confdir_of(args), bundle, os.environ))
             changes[SESSION_VARIABLE] = str(opened["session"])
             print("\n".join(export_lines(changes)))
             return 0
