@@ -10,7 +10,8 @@ shared counter until the job's count is reached, so the work is spread evenly.
 Job (JSON):
     kind          "requests" (whole responses, latency per request) or "streams" (arrival time
                   of each SSE event, read by its `"index":N`)
-    proxy, ca     proxy URL (or null) and the CA file to trust
+    proxy, ca     proxy URL (or null) and the CA file to trust; optional `proxies`: a list of
+                  proxy URLs, worker w goes through proxies[w % len] (overrides `proxy`)
     concurrency   workers; warmup: requests per worker before the barrier; count: measured ones
     items         [{method, url, body, headers, expect}]; measured request k uses item
                   order[k % len(order)] (order: the items' indices, default in turn)
@@ -19,6 +20,9 @@ Job (JSON):
                   starts w * stagger after the barrier), so they do not all start at once
     unique_header optional header name: every request gets a distinct value in it, reported back
                   as `tag` (to find the upstream's record of that request)
+    stop_file     optional path: measured requests also end once this file exists (`count` is
+                  then an upper bound)
+    timestamps    optional bool: a "requests" record is [sent, latency_s] (sent: monotonic)
 It prints MEASURING when the measured phase starts, MEASURED when it ended, then one line:
 Result: {"elapsed": s, "cpu": s, "records": [...], "errors": n, "first_error": str | null};
 a record is `latency_s` for requests, `{tag, item, sent, events: [[index, t], ...]}` for
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import ssl
 import sys
@@ -57,6 +62,8 @@ class Job:
         self.kind: str = spec["kind"]
         self.headers_for: dict[str, list[str]] = spec.get("headers_for") or {}
         self.unique_header: str | None = spec.get("unique_header")
+        self.stop_file: str | None = spec.get("stop_file")
+        self.timestamps: bool = bool(spec.get("timestamps"))
         self._numbers = itertools.count()
         self._lock = threading.Lock()
         self.errors = 0
@@ -65,6 +72,8 @@ class Job:
     def next_number(self) -> int | None:
         with self._lock:
             n = next(self._numbers)
+        if self.stop_file is not None and os.path.exists(self.stop_file):
+            return None
         return n if n < self.count else None
 
     def error(self, text: str) -> None:
@@ -73,10 +82,11 @@ class Job:
             if self.first_error is None:
                 self.first_error = text
 
-    def client(self) -> httpx.Client:
+    def client(self, worker: int) -> httpx.Client:
         context = ssl.create_default_context(cafile=self.spec["ca"])
+        proxies = self.spec.get("proxies")
         return httpx.Client(
-            proxy=self.spec.get("proxy"),
+            proxy=proxies[worker % len(proxies)] if proxies else self.spec.get("proxy"),
             verify=context,
             http2=False,
             trust_env=False,
@@ -95,8 +105,9 @@ class Job:
         return item, url, headers
 
 
-def _one_request(job: Job, client: httpx.Client, number: int, tag: str) -> float | None:
+def _one_request(job: Job, client: httpx.Client, number: int, tag: str) -> Any:
     item, url, headers = job.request_parts(number, tag)
+    sent = time.monotonic()
     start = time.perf_counter()
     try:
         response = client.request(item["method"], url, content=item["body"], headers=headers)
@@ -111,7 +122,7 @@ def _one_request(job: Job, client: httpx.Client, number: int, tag: str) -> float
     if expect is not None and response.content != expect:
         job.error(f"{url}: unexpected body {response.text[:200]!r}")
         return None
-    return latency
+    return [sent, latency] if job.timestamps else latency
 
 
 def _one_stream(job: Job, client: httpx.Client, number: int, tag: str) -> dict[str, Any] | None:
@@ -150,7 +161,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     one = _one_request if job.kind == "requests" else _one_stream
 
     def work(w: int) -> None:
-        client = job.client()
+        client = job.client(w)
         try:
             for k in range(warmup):
                 one(job, client, w + k * workers, f"w{w}-warm{k}")

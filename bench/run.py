@@ -7,7 +7,8 @@ Sections: 1 replay throughput (llm-vcr vs server_replay vs a canned answer), 2 l
 cassette size, 3 recording overhead, 4 timed replay fidelity, 5 cassette load/save speed and
 start-up time, 6 memory of a loaded cassette, 7 sustained recording (throughput, latency, memory),
 8 what sessions cost (hook CPU, memory of 1,000 open sessions), 9 one append against the
-cassette's size. 6 is measured with 2 (same proxies).
+cassette's size, 10 a shared proxy under a fleet's load (new_episodes into a big cassette, other
+clients while a big cassette loads). 6 is measured with 2 (same proxies).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 from .figures import Row, render
 from .lab import REPO_ROOT, Lab
 
-SECTIONS = ("1", "2", "3", "4", "5", "7", "8", "9")  # 6 comes with 2
+SECTIONS = ("1", "2", "3", "4", "5", "7", "8", "9", "10")  # 6 comes with 2
 
 
 def machine(addon_dir: Path) -> list[str]:
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
 
-    from . import file_bench, replay_bench, session_bench, stream_bench
+    from . import episodes_bench, file_bench, replay_bench, session_bench, stream_bench
 
     quick = args.quick
     sections: dict[str, Callable[[Lab], tuple[list[Row], dict[str, Any]]]] = {
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             if quick else stream_bench.SustainedPlan()),
         "8": session_bench.sessions_cost,
         "9": file_bench.appends,
+        "10": lambda lab: episodes_bench.shared_proxy(
+            lab, episodes_bench.EpisodesPlan(requests=160, big=30_000)
+            if quick else episodes_bench.EpisodesPlan()),
     }
 
     def say(text: str) -> None:
