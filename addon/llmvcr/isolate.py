@@ -29,6 +29,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from llmvcr.isolate_namespace import splice
 from llmvcr.launcher import LaunchError
 
 NAMESPACE_SCRIPT = Path(__file__).resolve().parent / "isolate_namespace.py"
@@ -101,8 +102,7 @@ class Isolation:
             except OSError:
                 client.close()
                 continue
-            for source, target in ((client, proxy), (proxy, client)):
-                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+            splice(client, proxy)
 
     def command(self, command: Sequence[str]) -> list[str]:
         """`command` wrapped so it runs inside the namespace."""
@@ -120,18 +120,6 @@ class Isolation:
         if not isinstance(data, dict):
             return None
         return {key: [str(item) for item in data.get(key) or []] for key in ("names", "addresses")}
-
-
-def _pump(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            target.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock, how in ((target, socket.SHUT_WR), (source, socket.SHUT_RD)):
-            with contextlib.suppress(OSError):
-                sock.shutdown(how)
 
 
 def report_line(report: dict[str, list[str]] | None) -> str:

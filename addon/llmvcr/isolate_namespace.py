@@ -147,6 +147,14 @@ class Report:
                 kind.append(item)
 
 
+def splice(first: socket.socket, second: socket.socket) -> None:
+    """Carry bytes both ways between two connected sockets, one daemon thread a direction, until
+    each side ends; each direction's end is passed on as a half close (also `llmvcr.isolate`'s
+    relay from its Unix socket to the proxy)."""
+    for source, target in ((first, second), (second, first)):
+        threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+
+
 def _pump(source: socket.socket, target: socket.socket) -> None:
     try:
         while data := source.recv(65536):
@@ -169,8 +177,7 @@ def _relay(listener: socket.socket, socket_path: str) -> None:
             client.close()
             upstream.close()
             continue
-        for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+        splice(client, upstream)
 
 
 def parse_question(packet: bytes) -> tuple[str, int] | None:
