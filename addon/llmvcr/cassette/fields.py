@@ -74,16 +74,25 @@ class Section:
         return frozenset(f.name for f in self.fields if f.omit is Omit.NEVER)
 
 
+# Fields both sections share, alike in name, kind and omission (go-vcr copies them from Go's
+# http.Request and http.Response, which share them); each section places them in its own order.
+_VERSION = (  # the HTTP version
+    Field("proto", Kind.TEXT),
+    Field("proto_major", Kind.INT),
+    Field("proto_minor", Kind.INT),
+)
+_FRAMING = (  # how the body was carried
+    Field("transfer_encoding", Kind.STRING_LIST, Omit.EMPTY),
+    Field("trailer", Kind.HEADERS, Omit.EMPTY),
+)
+
 REQUEST = Section(
     "request",
     Request,
     (
-        Field("proto", Kind.TEXT),
-        Field("proto_major", Kind.INT),
-        Field("proto_minor", Kind.INT),
+        *_VERSION,
         Field("content_length", Kind.INT),
-        Field("transfer_encoding", Kind.STRING_LIST, Omit.EMPTY),
-        Field("trailer", Kind.HEADERS, Omit.EMPTY),
+        *_FRAMING,
         Field("host", Kind.TEXT),
         Field("remote_addr", Kind.TEXT, Omit.EMPTY),
         Field("request_uri", Kind.TEXT, Omit.EMPTY),
@@ -99,11 +108,8 @@ RESPONSE = Section(
     "response",
     Response,
     (
-        Field("proto", Kind.TEXT),
-        Field("proto_major", Kind.INT),
-        Field("proto_minor", Kind.INT),
-        Field("transfer_encoding", Kind.STRING_LIST, Omit.EMPTY),
-        Field("trailer", Kind.HEADERS, Omit.EMPTY),
+        *_VERSION,
+        *_FRAMING,
         Field("content_length", Kind.INT),
         Field("uncompressed", Kind.BOOL, Omit.EMPTY),
         Field("body", Kind.BODY),
