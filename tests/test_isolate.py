@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SEED, _required
+from conftest import SEED, required
 from llmvcr import isolate, isolate_namespace
 from llmvcr.launcher import LaunchError
 
@@ -145,7 +145,7 @@ def namespaces() -> None:
     try:
         isolate.check_available()
     except LaunchError as e:
-        _required(e.message)
+        required(e.message)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SEED, _required
+from conftest import SEED, required
 from llmvcr import runtimes
 from llmvcr.runtimes import cache, java, node
 from support.fake_upstream import FakeUpstream
@@ -103,7 +103,7 @@ def test_no_npm_is_one_line(tmp_path: Path) -> None:
 def _require_npm() -> str:
     npm = shutil.which("npm")
     if npm is None:
-        _required("npm is not installed")
+        required("npm is not installed")
     assert npm is not None
     return npm
 
@@ -274,7 +274,7 @@ def _npm_package(spec: str) -> Path:
                 capture_output=True, text=True, timeout=TIMEOUT, cwd=home,
             )
             if result.returncode != 0:
-                _required(f"cannot install {spec} from the npm registry: {result.stderr[-500:]}")
+                required(f"cannot install {spec} from the npm registry: {result.stderr[-500:]}")
             (modules / ".llm-vcr-complete").write_text(spec)
     return modules
 
@@ -283,12 +283,12 @@ def _npm_package(spec: str) -> Path:
 def node_20() -> str:
     found = shutil.which("node")
     if found is None:
-        _required("node is not installed")
+        required("node is not installed")
     assert found is not None
     version = node.node_version(os.environ.get("PATH"))
     assert version is not None
     if node.native_fetch_proxy(version):
-        _required(f"node is {version}, not a Node whose fetch ignores HTTPS_PROXY (< 24)")
+        required(f"node is {version}, not a Node whose fetch ignores HTTPS_PROXY (< 24)")
     return found
 
 
@@ -423,7 +423,7 @@ def other_ca_server(upstream_tls: UpstreamTLS) -> Iterator[str]:
 def jdk() -> Path:
     home = java.java_home(os.environ)
     if home is None or shutil.which("javac") is None:
-        _required("no JDK (java and javac) on PATH")
+        required("no JDK (java and javac) on PATH")
     assert home is not None
     return home
 
