@@ -16,6 +16,7 @@ back unchanged; `docs/cassette-format.md` has every rule. The package, one idea 
 Everything a caller needs is importable from the package itself.
 """
 
+from . import model
 from .append import (
     Ending,
     append_bytes,
@@ -27,37 +28,12 @@ from .append import (
     tail_ending,
 )
 from .govalues import canonical_header_name, format_duration, parse_duration
-from .model import (
-    EMPTY_INTERACTIONS_LINE,
-    NEW_FILE_STYLE,
-    Cassette,
-    CassetteError,
-    CassetteWarning,
-    Chunk,
-    Headers,
-    Interaction,
-    PlainText,
-    Request,
-    Response,
-    Style,
-)
+from .model import *  # noqa: F403  (the whole model, as model.__all__ names it)
 from .reader import load, loads
 from .writer import dump_interactions, dumps
 
 __all__ = [
-    "EMPTY_INTERACTIONS_LINE",
-    "NEW_FILE_STYLE",
-    "Cassette",
-    "CassetteError",
-    "CassetteWarning",
-    "Chunk",
     "Ending",
-    "Headers",
-    "Interaction",
-    "PlainText",
-    "Request",
-    "Response",
-    "Style",
     "append_bytes",
     "appendable",
     "canonical_header_name",
@@ -73,3 +49,4 @@ __all__ = [
     "read_extension",
     "tail_ending",
 ]
+__all__ += model.__all__

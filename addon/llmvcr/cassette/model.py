@@ -10,6 +10,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+# What the package re-exports (`from .model import *` in __init__): the model, all of it.
+__all__ = [
+    "EMPTY_INTERACTIONS_LINE",
+    "NEW_FILE_STYLE",
+    "Cassette",
+    "CassetteError",
+    "CassetteWarning",
+    "Chunk",
+    "Headers",
+    "Interaction",
+    "PlainText",
+    "Request",
+    "Response",
+    "Style",
+]
+
 Headers = dict[str, list[str]]
 # Strings hold bytes that were not UTF-8 as lone surrogates (Python's "surrogateescape"); the
 # writer gives such a string back as those bytes (`!!binary`).
