@@ -190,6 +190,7 @@ def cassettes(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in (root / "tests").rglob("*.yaml")}
 
 
+@pytest.mark.slow
 def test_records_a_cassette_per_test_then_replays_offline(
     run: Run, sample: pytest.Pytester, upstream: FakeUpstream,
     govcr_check: Callable[[Iterable[Path]], None],
@@ -223,6 +224,7 @@ def test_records_a_cassette_per_test_then_replays_offline(
     assert len(upstream.requests) == 5
 
 
+@pytest.mark.slow
 def test_xdist_workers_record_then_share_a_running_proxy(
     run: Run, sample: pytest.Pytester, upstream: FakeUpstream, make_proxy: ProxyFactory,
     mitm_confdir: Path,

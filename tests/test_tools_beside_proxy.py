@@ -108,6 +108,7 @@ def _read_line(process: subprocess.Popen[bytes]) -> str:
     return line.decode().strip()
 
 
+@pytest.mark.slow
 def test_fmt_and_redact_beside_an_appending_process(tmp_path: Path, govcr_check: GovcrCheck
                                                     ) -> None:
     root = tmp_path / "cassettes"
@@ -144,6 +145,7 @@ def test_fmt_and_redact_beside_an_appending_process(tmp_path: Path, govcr_check:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_fmt_and_redact_beside_a_recording_proxy(
     make_proxy, upstream, tmp_path: Path, govcr_check: GovcrCheck
 ) -> None:
