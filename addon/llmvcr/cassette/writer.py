@@ -9,7 +9,7 @@ Both paths give the same bytes (the tests compare them with a writer made of the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -153,13 +153,22 @@ def general_entries(layout: Layout, items: Iterable[tuple[object, object]], inde
     return emitter.text()
 
 
+def opens_block(out: list[str], key: str, value: Sized, empty: str) -> bool:
+    """Writes `key` ("<pad>name:") for a collection: alone on its line, True (the caller writes
+    the entries below it, in block style); or, when `value` is empty, followed by `empty` (the
+    flow form go-yaml gives an empty one: " []\\n" or " {}\\n"), False."""
+    if not value:
+        out.append(key + empty)
+        return False
+    out.append(key + "\n")
+    return True
+
+
 def write_string_lists(out: list[str], layout: Layout, key: str, lists: Headers) -> None:
     """`key` ("<pad>name:") and a map of string lists (headers, form, trailer) with go-yaml's
     key order."""
-    if not lists:
-        out.append(key + " {}\n")
+    if not opens_block(out, key, lists, " {}\n"):
         return
-    out.append(key + "\n")
     pad = " " * layout.value
     item = layout.header_item
     value_indent = layout.header_value
@@ -178,10 +187,8 @@ def write_string_lists(out: list[str], layout: Layout, key: str, lists: Headers)
 
 
 def write_string_list(out: list[str], layout: Layout, key: str, values: list[str]) -> None:
-    if not values:
-        out.append(key + " []\n")
+    if not opens_block(out, key, values, " []\n"):
         return
-    out.append(key + "\n")
     indent = len(layout.list_item) + 1
     for v in values:
         out.append(layout.list_item)
@@ -190,10 +197,8 @@ def write_string_list(out: list[str], layout: Layout, key: str, values: list[str
 
 def write_chunks(out: list[str], layout: Layout, key: str, chunks: list[Chunk]) -> None:
     """Chunk times rounded to the millisecond, as one-line flow mappings."""
-    if not chunks:
-        out.append(key + " []\n")
+    if not opens_block(out, key, chunks, " []\n"):
         return
-    out.append(key + "\n")
     item = layout.list_item
     for chunk in chunks:
         at = format_duration(round_to_ms(chunk.at))
