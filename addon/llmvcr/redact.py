@@ -289,17 +289,13 @@ class Redactor:
                 body = new_body
         if content_length == len(req.body):
             content_length = len(body)
-        return dataclasses.replace(
+        return self._copy(
             req,
+            body,
+            content_length,
             url=redact_url(req.url),
             request_uri=redact_url(req.request_uri),
-            body=body,
-            content_length=content_length,
-            headers=self.headers(req.headers),
-            trailer=self.headers(req.trailer),
             form=_redact_form(req.form),
-            transfer_encoding=list(req.transfer_encoding),
-            extra=dict(req.extra),
         )
 
     def response(self, resp: Response) -> Response:
@@ -324,15 +320,22 @@ class Redactor:
                 content_length = len(body)
             if chunks is not None:
                 chunks = _remap_chunks(chunks, edits, len(resp.body))
+        return self._copy(resp, body, content_length, chunks=chunks)
+
+    def _copy[M: (Request, Response)](
+        self, message: M, body: bytes, content_length: int, **changes: object
+    ) -> M:
+        """`message` with `body`, `content_length` and `changes`, its headers and trailer
+        redacted, and its other lists and maps copied: the copy shares nothing mutable with it."""
         return dataclasses.replace(
-            resp,
+            message,
             body=body,
             content_length=content_length,
-            chunks=chunks,
-            headers=self.headers(resp.headers),
-            trailer=self.headers(resp.trailer),
-            transfer_encoding=list(resp.transfer_encoding),
-            extra=dict(resp.extra),
+            headers=self.headers(message.headers),
+            trailer=self.headers(message.trailer),
+            transfer_encoding=list(message.transfer_encoding),
+            extra=dict(message.extra),
+            **changes,
         )
 
     def _json_value(self, text: bytes) -> bytes | None:
