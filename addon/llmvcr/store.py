@@ -38,7 +38,6 @@ import os
 import stat
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -46,6 +45,14 @@ from pathlib import Path
 
 from . import cassette
 from .cassette import Cassette, CassetteError, Ending, Interaction
+from .cassette_names import (
+    MAX_SEGMENT_BYTES,
+    SUFFIX,
+    CassetteNameError,
+    file_path,
+    name_limits,
+    validate_name,
+)
 from .inplace import pread_all, read_committed
 from .locking import (
     ATTEMPTS,
@@ -62,62 +69,20 @@ from .locking import (
 from .paths import LinkInPath, open_folder_beneath
 from .tempfiles import process_alive, remove_stale_temp_files
 
-__all__ = ["CassetteNameError", "CassetteStore", "process_alive", "validate_name"]
-
-SUFFIX = ".yaml"
-# The longest name segment: its temp file `.<segment>.yaml.<pid>.tmp` must fit in NAME_MAX (255).
-MAX_SEGMENT_BYTES = 200
-_TEMP_EXTRA_BYTES = len(".") + len(SUFFIX) + len(".4294967295.tmp")  # temp name beyond segment
+# The naming rules live in `cassette_names`; their names are re-exported here, where callers
+# have always imported them.
+__all__ = [
+    "MAX_SEGMENT_BYTES",
+    "SUFFIX",
+    "CassetteNameError",
+    "CassetteStore",
+    "process_alive",
+    "validate_name",
+]
 
 # The bytes at the end of a loaded version whose digest tells, with the inode and the size,
 # that a later version only added bytes after them (appends never rewrite what a file holds).
 KNOWN_TAIL_BYTES = 4096
-
-class CassetteNameError(ValueError):
-    """A cassette name that cannot name a file inside the cassette folder."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        self.name = name
-        self.reason = reason
-        super().__init__(f"invalid cassette name {name!r}: {reason}")
-
-
-def validate_name(name: str) -> str:
-    """The cassette name without a trailing `.yaml`; raises CassetteNameError when it is unsafe.
-
-    A name is a relative path of `/`-separated segments (nested folders are fine). Rejected: an
-    empty name, an absolute one, `..`, an empty segment (`a//b`, a trailing `/`), a segment that
-    starts with `.` (hidden files are the store's own: temp files, `.llm-vcr/`), a backslash, NUL
-    or any other control character, text that is not valid Unicode (lone surrogates), and a
-    segment too long for a file name.
-    """
-    if not isinstance(name, str):
-        raise CassetteNameError(repr(name), "a cassette name must be a string")
-    bare = name.removesuffix(SUFFIX)
-    if not bare:
-        raise CassetteNameError(name, "the name is empty")
-    if "\x00" in bare:
-        raise CassetteNameError(name, "NUL is not allowed")
-    if any(unicodedata.category(ch) == "Cc" for ch in bare):
-        raise CassetteNameError(name, "control characters are not allowed")
-    if "\\" in bare:
-        raise CassetteNameError(name, "'\\' is not allowed (use '/' for folders)")
-    if bare.startswith("/"):
-        raise CassetteNameError(name, "an absolute path is not allowed")
-    try:
-        bare.encode()
-    except UnicodeEncodeError:
-        raise CassetteNameError(name, "the name is not valid Unicode text") from None
-    for segment in bare.split("/"):
-        if segment == "..":
-            raise CassetteNameError(name, "'..' is not allowed")
-        if not segment:
-            raise CassetteNameError(name, "an empty path segment is not allowed")
-        if segment.startswith("."):
-            raise CassetteNameError(name, "a segment starting with '.' is not allowed")
-        if len(segment.encode()) > MAX_SEGMENT_BYTES:
-            raise CassetteNameError(name, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
-    return bare
 
 
 @dataclass(slots=True)
@@ -168,7 +133,7 @@ class CassetteStore:
         self._load_locks: dict[Path, threading.Lock] = {}
         with suppress(OSError):
             make_state_dir(self.root)  # so tools beside this store find it (and its locks)
-        self._segment_max, self._path_max = _limits(self.root)
+        self._limits = name_limits(self.root)
         remove_stale_temp_files(self.root)
         # appends a killed writer left half written are cut off, so go-vcr sees whole files
         repair_torn_tails(self.root)
@@ -181,18 +146,7 @@ class CassetteStore:
         known = self._lexical.get(name)
         if known is not None:
             return known
-        bare = validate_name(name)
-        if max(len(segment.encode()) for segment in bare.split("/")) > self._segment_max:
-            raise CassetteNameError(
-                name, f"a segment is longer than this file system allows ({self._segment_max} "
-                "bytes)"
-            )
-        path = os.path.join(self.root, bare + SUFFIX)
-        if len(os.fsencode(path)) >= self._path_max:
-            raise CassetteNameError(
-                name, f"the file's path would be {len(os.fsencode(path))} bytes, longer than "
-                f"this file system allows ({self._path_max - 1})"
-            )
+        path = file_path(self.root, name, self._limits)
         with self._lock:
             self._lexical[name] = result = Path(path)
         return result
@@ -587,17 +541,6 @@ class CassetteStore:
             lock = self._write_locks.setdefault(real, threading.Lock())
         with lock:
             yield
-
-
-def _limits(root: Path) -> tuple[int, int]:
-    """The longest name segment and the longest path (PATH_MAX, counting its NUL) that files
-    under `root` may have (POSIX defaults when the file system does not say)."""
-    found = {"PC_NAME_MAX": 255, "PC_PATH_MAX": 4096}
-    for setting in found:
-        with suppress(OSError, ValueError):
-            if (value := os.pathconf(root, setting)) > 0:
-                found[setting] = value
-    return min(MAX_SEGMENT_BYTES, found["PC_NAME_MAX"] - _TEMP_EXTRA_BYTES), found["PC_PATH_MAX"]
 
 
 def _fresh(error: CassetteError) -> CassetteError:
