@@ -27,28 +27,26 @@ class Plan:
     verify: bool = False
 
 
-# (mode, cassette is new) -> plan. "New" is the design doc's: the file did not exist when this
-# proxy first needed it, or was first written after this proxy started.
-_PLANS: dict[tuple[Mode, bool], Plan] = {
-    (Mode.RECORD_ONCE, True): Plan(replay=False, record=True),
-    (Mode.RECORD_ONCE, False): Plan(replay=True, record=False),
-    (Mode.REPLAY, True): Plan(replay=True, record=False),
-    (Mode.REPLAY, False): Plan(replay=True, record=False),
-    (Mode.RECORD, True): Plan(replay=False, record=True, replace_old=True),
-    (Mode.RECORD, False): Plan(replay=False, record=True, replace_old=True),
-    (Mode.NEW_EPISODES, True): Plan(replay=True, record=True),
-    (Mode.NEW_EPISODES, False): Plan(replay=True, record=True),
-    (Mode.PASSTHROUGH, True): Plan(replay=False, record=False),
-    (Mode.PASSTHROUGH, False): Plan(replay=False, record=False),
-    (Mode.VERIFY, True): Plan(replay=False, record=False, verify=True),
-    (Mode.VERIFY, False): Plan(replay=False, record=False, verify=True),
+# mode -> (plan for a new cassette, plan for an existing one). "New" is judged per session (see
+# `sessions`); for the proxy's default session it is the design doc's: the file did not exist
+# when this proxy first needed it, or was first written after this proxy started.
+_PLANS: dict[Mode, tuple[Plan, Plan]] = {
+    #                  new cassette                            existing cassette
+    Mode.RECORD_ONCE: (Plan(replay=False, record=True),        Plan(replay=True, record=False)),
+    Mode.REPLAY: (Plan(replay=True, record=False),) * 2,
+    Mode.RECORD: (Plan(replay=False, record=True, replace_old=True),) * 2,
+    Mode.NEW_EPISODES: (Plan(replay=True, record=True),) * 2,
+    Mode.PASSTHROUGH: (Plan(replay=False, record=False),) * 2,
+    Mode.VERIFY: (Plan(replay=False, record=False, verify=True),) * 2,
 }
 
 
 def plan_for(mode: Mode, cassette_is_new: bool) -> Plan:
-    return _PLANS[(mode, cassette_is_new)]
+    new, existing = _PLANS[mode]
+    return new if cassette_is_new else existing
 
 
 def needs_newness(mode: Mode) -> bool:
     """Whether the plan depends on the cassette being new (so the store must be asked)."""
-    return _PLANS[(mode, True)] != _PLANS[(mode, False)]
+    new, existing = _PLANS[mode]
+    return new != existing
