@@ -275,13 +275,21 @@ class _FastReader:
             ns = self.durations[text] = parse_duration(text)
         return ns
 
-    def string_list(self, pos: int) -> tuple[list[str], int]:
+    def block_start(self, pos: int) -> int | None:
+        """Where the entries of a block list start after its key (None: an empty ` []`)."""
         data = self.data
         if data.startswith(b" []\n", pos):
-            return [], pos + 4
+            return None
         if data[pos : pos + 1] != b"\n":
             raise _NotCanonical(pos)
-        pos += 1
+        return pos + 1
+
+    def string_list(self, pos: int) -> tuple[list[str], int]:
+        data = self.data
+        start = self.block_start(pos)
+        if start is None:
+            return [], pos + 4
+        pos = start
         item, indent = self.list_item, self.list_value
         values = []
         while data.startswith(item, pos):
@@ -291,11 +299,10 @@ class _FastReader:
 
     def chunks(self, pos: int) -> tuple[list[Chunk], int]:
         data = self.data
-        if data.startswith(b" []\n", pos):
+        start = self.block_start(pos)
+        if start is None:
             return [], pos + 4
-        if data[pos : pos + 1] != b"\n":
-            raise _NotCanonical(pos)
-        pos += 1
+        pos = start
         item = self.list_item
         out = []
         while data.startswith(item, pos):
