@@ -28,17 +28,13 @@ from weakref import WeakKeyDictionary
 
 from mitmproxy import ctx, exceptions, http
 
-from . import answers, options, session_ports, verifying
+from . import answers, options, session_host, verifying
 from .answers import bad_name, json_response, recorded_response
 from .cassette import CassetteError, Interaction, Request
 from .client_request import (
-    SessionRef,
-    basic_auth,
-    decode_user,
     header_cassette_name,
     host_port,
     is_websocket_upgrade,
-    session_ref,
     url_of,
 )
 from .control import CONTROL_HOST, ControlAPI
@@ -46,6 +42,7 @@ from .flowstate import FlowState
 from .guard import ReplayGuard, install_last, point_at_stream_server, restore_request
 from .hosts import DEFAULT_HOSTS, HostPatterns
 from .indexes import CassetteIndexes, Loaded, identity, sync
+from .logins import ProxyLogins
 from .matching import MatchOptions
 from .modes import Mode, Plan, needs_newness, plan_for
 from .record import StreamTee, build_request, captured_response, stream_finished
@@ -59,7 +56,6 @@ from .writer import CassetteWriter, Start
 log = logging.getLogger("llmvcr")
 
 CASSETTE_HEADER = "X-VCR-Cassette"
-SETTLE_STEPS, SETTLE_STEP_S = 250, 0.02  # a closing session waits up to 5 s for its flows
 SESSION_HEADER = "X-VCR-Session"
 
 
@@ -78,16 +74,13 @@ class VCR:
         self.sessions = Registry(Settings(Mode.RECORD_ONCE), 3600.0, time.monotonic())
         self.summary = Summary()
         self.control = ControlAPI(self.sessions, self._check_name, self._unused, self.summary)
-        self.control.open_port = session_ports.open_port
-        self.control.close_port = session_ports.close_port
-        self.control.prepare = self._load_named
+        self.control.open_port = session_host.open_port
+        self.control.close_port = session_host.close_port
+        self.control.prepare = lambda session: session_host.load_named(self.indexes, session)
         self.control.default_cassette = lambda: ctx.options.vcr_cassette
-        self.control.flush = self._flush_writes
-        # The proxy user name and session reference given at CONNECT, per client connection (or
-        # why the user name is unusable).
-        self._connection_auth: dict[str, tuple[str | CassetteNameError | None, SessionRef | None]]
-        self._connection_auth = {}
-        self._proxyauth: str | None = None  # mitmproxy's option, read per request
+        self.control.flush = lambda session: session_host.settle(
+            self._flows.values, session, self.writer)
+        self.logins = ProxyLogins()
         # Per-flow state, here and not in flow.metadata (which `-w` serializes); weak, so a flow
         # that never reaches `response` or `error` does not stay.
         self._flows: WeakKeyDictionary[http.HTTPFlow, FlowState] = WeakKeyDictionary()
@@ -132,7 +125,7 @@ class VCR:
         if "vcr_session_idle" in updated:
             self.sessions.idle_timeout = options.session_idle(opts)
         if "proxyauth" in updated:
-            self._proxyauth = opts.proxyauth
+            self.logins.proxyauth = opts.proxyauth
         if opts.connection_strategy != "lazy":
             # Never connect (or resolve) at CONNECT time: a replayed host may not even exist, and
             # any session, whatever the proxy's own mode, may replay.
@@ -176,31 +169,10 @@ class VCR:
     # -- choosing the session and the cassette ------------------------------------------------
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        try:
-            auth = self._proxy_auth(flow)
-        except CassetteNameError as e:
-            auth = (e, None)
-        if auth != (None, None):
-            self._connection_auth[flow.client_conn.id] = auth
+        self.logins.connected(flow)
 
     def client_disconnected(self, client: Any) -> None:
-        self._connection_auth.pop(client.id, None)
-
-    def _proxy_auth(self, flow: http.HTTPFlow) -> tuple[str | None, SessionRef | None]:
-        """The cassette the proxy user name names and the session the password names."""
-        auth = self._proxyauth
-        if auth and auth != "any":
-            # mitmproxy's proxyauth owns the user name and password (a login); pick cassettes
-            # and sessions by header then.
-            return None, None
-        if "proxyauth" in flow.metadata:
-            user, password = flow.metadata["proxyauth"]
-            return decode_user(user), session_ref(password)
-        value = flow.request.headers.get("Proxy-Authorization")
-        if not value:
-            return None, None
-        user, password = basic_auth(value)
-        return user, session_ref(password)
+        self.logins.disconnected(client)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         headers = flow.request.headers
@@ -213,12 +185,7 @@ class VCR:
             header_name = header_cassette_name(header_values)
         except CassetteNameError as e:
             header_name, name_error = None, str(e)
-        try:
-            user, ref = self._proxy_auth(flow)
-            if user is None and ref is None:
-                user, ref = self._connection_auth.get(flow.client_conn.id, (None, None))
-        except CassetteNameError as e:
-            user, ref = e, None
+        user, ref = self.logins.of(flow)
         headers.pop("Proxy-Authorization", None)
         if flow.response is not None:
             return
@@ -607,35 +574,12 @@ class VCR:
     def _unused(self, name: str, use: Any) -> list[str] | None:
         return self.indexes.unused_lines(name, use) if self.indexes is not None else None
 
-    async def _flush_writes(self, session: Session | None = None) -> None:
-        """Wait for `session`'s flows still in flight (a client may close its session as soon
-        as it has read the last byte, before mitmproxy finished the flow; bounded: a flow that
-        hangs does not hold the close), then for every write to reach its file."""
-        for _ in range(SETTLE_STEPS):
-            if session is None or not any(
-                state.session is session and state.upstream for state in self._flows.values()
-            ):
-                break
-            await asyncio.sleep(SETTLE_STEP_S)
-        if self.writer is not None:
-            await self.writer.flush()
-
-    async def _load_named(self, session: Session) -> None:
-        """Load (off the event loop) the cassettes a session named but never used, so its report
-        lists their interactions as unused."""
-        indexes = self.indexes
-        if indexes is None:
-            return
-        for name in session.named:
-            if name not in session.uses and indexes.current(name) is None:
-                await asyncio.to_thread(indexes.refresh, name)
-
     # -- shutdown -------------------------------------------------------------------------------
 
     async def done(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
-        await self._flush_writes()
+        await session_host.settle(self._flows.values, None, self.writer)
         await self.stream_server.stop()
         self.summary.finish(self.sessions, self._unused, ctx.options.vcr_summary)
         with contextlib.suppress(exceptions.AddonManagerError):
