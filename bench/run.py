@@ -29,7 +29,7 @@ from typing import Any
 from .figures import Row, render
 from .lab import REPO_ROOT, Lab
 
-SECTIONS = ("1", "2", "3", "4", "5", "7", "8", "9", "10")  # 6 comes with 2
+SECTIONS = ("1", "2", "3", "4", "5", "7", "8", "9", "10", "11")  # 6 comes with 2
 
 
 def machine(addon_dir: Path) -> list[str]:
@@ -87,7 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
 
-    from . import episodes_bench, file_bench, replay_bench, session_bench, stream_bench
+    from . import (
+        episodes_bench,
+        file_bench,
+        plugin_bench,
+        replay_bench,
+        session_bench,
+        stream_bench,
+    )
 
     quick = args.quick
     sections: dict[str, Callable[[Lab], tuple[list[Row], dict[str, Any]]]] = {
@@ -110,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             if quick else stream_bench.SustainedPlan()),
         "8": session_bench.sessions_cost,
         "9": file_bench.appends,
+        "11": plugin_bench.plugin_cost,
         "10": lambda lab: episodes_bench.shared_proxy(
             lab, episodes_bench.EpisodesPlan(requests=160, big=30_000)
             if quick else episodes_bench.EpisodesPlan()),

@@ -93,6 +93,16 @@ def test_open_find_close_and_the_default_session() -> None:
     assert unbound.value.status == 409
 
 
+def test_closing_a_clients_session_binds_it_back_to_the_one_before() -> None:
+    sessions = registry()
+    idle = sessions.open(Settings(Mode.PASSTHROUGH), now=0.0, client="runner")
+    for _ in range(3):  # a test runner: one session per test, the idle one in between
+        test = sessions.open(REPLAY, now=1.0, client="runner")
+        assert sessions.for_client("runner") is test
+        sessions.close(test.id)
+        assert sessions.for_client("runner") is idle
+
+
 def test_ports_map_to_their_session() -> None:
     sessions = registry()
     opened = sessions.open(REPLAY, now=0.0, port=40123)

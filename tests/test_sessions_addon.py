@@ -108,7 +108,9 @@ def test_the_proxy_password_and_client_names_pick_the_session(tmp_path: Path) ->
         reports = {s: (await control(addon, "GET", f"/{s}"))[1] for s in (first, second)}
         assert reports[first]["totals"]["replayed"] == 1
         assert reports[second]["totals"]["replayed"] == 1
-        await control(addon, "DELETE", f"/{second}")
+        await control(addon, "DELETE", f"/{second}")  # bound back to the one before it ...
+        assert addon.sessions.for_client("worker-1").id == first
+        await control(addon, "DELETE", f"/{first}")  # ... and then to none
         orphan = await chat(addon, **headers)
         assert orphan.response is not None and orphan.response.status_code == 409
         assert error_of(orphan)["code"] == "session_not_found"

@@ -217,7 +217,9 @@ class Registry:
         self.default = Session(DEFAULT_SESSION_ID, default, opened_at=now, last_seen=now)
         self.idle_timeout = idle_timeout
         self._sessions: dict[str, Session] = {}
-        self._clients: dict[str, str] = {}  # client name -> session id
+        # client name -> the sessions it was bound to, most recent last: closing a client's
+        # session binds it back to the one before (a test's session, then the runner's idle one).
+        self._clients: dict[str, list[str]] = {}
         self._ports: dict[int, str] = {}  # proxy port -> session id
 
     # -- the default session follows the proxy's own options
@@ -252,7 +254,7 @@ class Registry:
         )
         self._sessions[session_id] = session
         if client is not None:
-            self._clients[client] = session_id  # a client's new session replaces its old one
+            self._clients.setdefault(client, []).append(session_id)
         if port is not None:
             self._ports[port] = session_id
         return session
@@ -266,10 +268,11 @@ class Registry:
         return found
 
     def for_client(self, client: str) -> Session:
-        session_id = self._clients.get(client)
-        if session_id is None or session_id not in self._sessions:
+        """The session the client was most recently bound to that is still open."""
+        bound = self._clients.get(client)
+        if not bound:
             raise SessionError(409, "client", f"client {client!r} has no open session")
-        return self._sessions[session_id]
+        return self._sessions[bound[-1]]
 
     def for_port(self, port: int) -> Session | None:
         session_id = self._ports.get(port)
@@ -303,8 +306,11 @@ class Registry:
         session = self._sessions.pop(session_id, None)
         if session is None:
             raise SessionError(404, "session", f"no open session {session_id!r}")
-        if session.client is not None and self._clients.get(session.client) == session_id:
-            del self._clients[session.client]
+        bound = self._clients.get(session.client) if session.client is not None else None
+        if bound is not None:
+            bound.remove(session_id)
+            if not bound:
+                del self._clients[session.client]
         if session.port is not None and self._ports.get(session.port) == session_id:
             del self._ports[session.port]
         return session

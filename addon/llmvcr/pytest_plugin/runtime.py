@@ -195,9 +195,12 @@ class Connection:
                            self.proxy)
 
     def finish(self, session: TestSession, block: bool) -> dict[str, object]:
-        """Rebind the client to an idle session, close the test's: its final report."""
+        """Close the test's session: its final report. Closing it binds the client back to the
+        idle session it had before (the proxy keeps each client's bindings in order); a new
+        idle session is opened only when the blocking choice changed."""
         try:
-            self.bind_idle(block)
+            if self.idle is None or (block and not self.idle_blocks):
+                self.bind_idle(block)
         finally:
             session.final = close_session(self.proxy, session.id)
         return session.final
