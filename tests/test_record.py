@@ -14,6 +14,7 @@ import pytest
 
 from llmvcr.cassette import Cassette, dumps, load
 from support.fake_upstream import SEED_CASSETTE, FakeResponse
+from support.written import wait_for_cassette
 
 pytestmark = pytest.mark.e2e
 
@@ -22,19 +23,6 @@ SEED_MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant"},
     {"role": "user", "content": "Say hi in Portuguese"},
 ]
-
-
-def wait_for_cassette(path: Path, interactions: int, timeout: float = 10.0) -> Cassette:
-    """The cassette once it holds `interactions` interactions (the writer runs off the loop)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if path.exists():
-            cassette = load(path)
-            if len(cassette.interactions) >= interactions:
-                return cassette
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} never got {interactions} interactions")
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ recorded scrubbed, the cassette passes `llm-vcr check`, and the same request rep
 from __future__ import annotations
 
 import io
-import time
-from pathlib import Path
 
 import pytest
 
-from llmvcr.cassette import Cassette, load
 from llmvcr.commands.check import check_paths
+from support.written import wait_for_cassette
 
 pytestmark = pytest.mark.e2e
 
@@ -27,18 +25,6 @@ BODY = {
     "api_key": BODY_KEY,
     "max_tokens": 20,
 }
-
-
-def wait_for_cassette(path: Path, interactions: int, timeout: float = 15.0) -> Cassette:
-    deadline = time.monotonic() + timeout
-    while True:
-        if path.exists():
-            cassette = load(path)
-            if len(cassette.interactions) >= interactions:
-                return cassette
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} never got {interactions} interactions")
-        time.sleep(0.05)
 
 
 def test_json_api_key_is_recorded_scrubbed_checks_clean_and_replays(

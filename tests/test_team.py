@@ -27,6 +27,7 @@ from support.fake_upstream import (
     chat_completion_events,
 )
 from support.proxy import MitmProxy, ProxyFactory
+from support.written import wait_for_cassette
 
 pytestmark = pytest.mark.e2e
 
@@ -69,13 +70,6 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 15.0) -> Non
 
 def interaction_count(path: Path) -> int:
     return len(load(path).interactions) if path.exists() else 0
-
-
-def wait_for_cassette(path: Path, interactions: int, timeout: float = 15.0) -> Cassette:
-    """The cassette once it holds at least `interactions` (the proxy writes off its loop)."""
-    wait_for(lambda: interaction_count(path) >= interactions,
-             f"{path} to hold {interactions} interactions", timeout)
-    return load(path)
 
 
 def temp_files(folder: Path) -> list[Path]:
