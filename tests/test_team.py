@@ -68,10 +68,6 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 15.0) -> Non
         time.sleep(0.02)
 
 
-def interaction_count(path: Path) -> int:
-    return len(load(path).interactions) if path.exists() else 0
-
-
 def temp_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob(".*.tmp"))
 
