@@ -1,9 +1,10 @@
 """Section 11: what the pytest plugin costs (issue 15).
 
-- Per test: the same 100 tests, each making one request through a running llm-vcr proxy
-  (passthrough to the fake upstream), run by pytest with the plugin (marked tests, `--vcr-server`:
-  a session opened and closed per test) and without it (`-p no:llmvcr`, the proxy variables set by
-  hand). Interleaved rounds, median; the difference per test. Target: under 20 ms.
+- Per test: tests each making one request through a running llm-vcr proxy (passthrough to the
+  fake upstream), run by pytest with the plugin (marked tests, `--vcr-server`: a session opened
+  and closed per test) and without it (`-p no:llmvcr`, the proxy variables set by hand), 20 and
+  100 of them. Interleaved rounds, medians; the per-test slope with the plugin minus the one
+  without, so the plugin's once-per-process work does not count per test. Target: under 20 ms.
 - Once per pytest process: one marked test that makes no request, the plugin starting its own
   proxy, against the same test without the plugin. The difference is the proxy's start and stop.
   Target: the start under 1 s (the stop, about 0.2 s, is included here: the figure is an upper
@@ -23,6 +24,7 @@ from .figures import Row
 from .lab import Lab
 
 TESTS = 100
+FEW = 20
 ROUNDS = 3
 API_URL = "https://api.openai.com/v1/chat/completions"
 
@@ -75,11 +77,20 @@ def plugin_cost(lab: Lab) -> tuple[list[Row], dict[str, Any]]:
     plugin_env = {**base, "BENCH_MARKED": "1"}
     plugin_args = ["--vcr-server", f"127.0.0.1:{proxy.port}", "--vcr-mode", "passthrough",
                    "--vcr-set", f"confdir={lab.confdir}"]
-    plain, plugged = [], []
+    # Per test: the slope between a short and a long run, so what the plugin does once per
+    # pytest process (reaching the proxy, the client's environment) does not count per test.
+    runs: dict[tuple[str, int], list[float]] = {}
     for _ in range(ROUNDS):
-        plain.append(_pytest(folder, ["-p", "no:llmvcr"], plain_env))
-        plugged.append(_pytest(folder, plugin_args, plugin_env))
-    per_test_ms = (statistics.median(plugged) - statistics.median(plain)) / TESTS * 1000
+        for count in (FEW, TESTS):
+            for name, env, args in (("plain", plain_env, ["-p", "no:llmvcr"]),
+                                    ("plugin", plugin_env, plugin_args)):
+                runs.setdefault((name, count), []).append(
+                    _pytest(folder, args, {**env, "BENCH_TESTS": str(count)}))
+    med = {key: statistics.median(values) for key, values in runs.items()}
+    slope = {name: (med[(name, TESTS)] - med[(name, FEW)]) / (TESTS - FEW)
+             for name in ("plain", "plugin")}
+    per_test_ms = (slope["plugin"] - slope["plain"]) * 1000
+    plain, plugged = runs[("plain", TESTS)], runs[("plugin", TESTS)]
 
     one = {**base, "BENCH_TESTS": "1", "BENCH_NO_REQUEST": "1"}
     own = ["--vcr-mode", "passthrough", "--vcr-set", f"confdir={lab.confdir}",
@@ -95,8 +106,8 @@ def plugin_cost(lab: Lab) -> tuple[list[Row], dict[str, Any]]:
         Row("11", f"pytest, {TESTS} tests of one request each through a running proxy: without "
             f"the plugin · with it (a session per test; median of {ROUNDS} interleaved runs)",
             f"{statistics.median(plain):.2f} s · {statistics.median(plugged):.2f} s"),
-        Row("11", "the plugin's cost per test", f"{per_test_ms:.1f} ms", "< 20 ms",
-            per_test_ms < 20),
+        Row("11", f"the plugin's cost per test (slope between {FEW} and {TESTS} tests, "
+            "plugin minus no plugin)", f"{per_test_ms:.1f} ms", "< 20 ms", per_test_ms < 20),
         Row("11", "the plugin starting (and stopping) its own proxy, once per pytest process",
             f"{start_s:.2f} s", "start < 1 s", start_s < 1.0),
     ]
