@@ -179,3 +179,25 @@ def test_run_on_a_running_proxy(make_proxy, mitm_confdir, tmp_path) -> None:
         "llm-vcr: --dir is the serve's own setting: it cannot be given with --server")
     recording = llm_vcr("run", *server, "--mode", "record", "--", "true")
     assert recording.returncode == 1 and "replays only" in recording.stderr
+
+
+def test_two_sessions_at_once_each_get_the_whole_ordered_sequence(make_proxy, mitm_confdir,
+                                                                  tmp_path) -> None:
+    store = tmp_path / "cassettes"
+    store.mkdir()
+    answers = [b'{"n": %d}' % n for n in range(3)]
+    recorded = [Interaction(Request(method="GET", url=MODELS_URL),
+                            Response(body=body, headers={"Content-Type": ["application/json"]},
+                                     content_length=len(body))) for body in answers]
+    (store / "seq.yaml").write_bytes(dumps(Cassette(recorded)))
+    proxy = make_proxy(mode="replay", vcr_dir=store)
+    first = open_run(proxy, mitm_confdir, "--cassette", "seq", "--strict")
+    second = open_run(proxy, mitm_confdir, "--cassette", "seq", "--strict")
+    got: dict[str, list[str]] = {"first": [], "second": []}
+    for _ in answers:  # interleaved, each shell with its own environment only
+        for name, env in (("first", first), ("second", second)):
+            got[name].append(curl(env, MODELS_URL))
+    expected = [body.decode() for body in answers]
+    assert got == {"first": expected, "second": expected}
+    for env in (first, second):
+        assert close_run(proxy, env, "--strict").returncode == 0
