@@ -6,19 +6,16 @@ temporary working folder.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import shlex
 import shutil
 import signal
 import socket
-import ssl
 import stat
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +24,7 @@ import pytest
 from conftest import ROOT, SEED
 from llmvcr import cli, launcher
 from support.fake_upstream import FakeUpstream
+from support.hello import hello_server
 from support.proxy import route_to
 from support.tls import UpstreamTLS
 
@@ -117,32 +115,11 @@ def test_run_stops_the_proxy_when_the_command_ends(confdir: Path, workdir: Path)
 # -- run: curl trusts the proxy ------------------------------------------------------------------
 
 
-class HelloHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = f"hello {self.path}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def tls_upstream(upstream_tls: UpstreamTLS) -> Iterator[tuple[UpstreamTLS, int]]:
     """A plain local HTTPS server whose certificate only the test CA vouches for."""
-    tls = upstream_tls
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HelloHandler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tls.server_cert, tls.server_key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield tls, server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with hello_server(upstream_tls, line_end="\n") as port:
+        yield upstream_tls, port
 
 
 @pytest.mark.e2e

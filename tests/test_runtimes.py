@@ -10,13 +10,10 @@ run installs nothing. With CI=true a missing node, npm, registry or JDK fails in
 
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
-import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from conftest import SEED, required
 from llmvcr import runtimes
 from llmvcr.runtimes import cache, java, node
 from support.fake_upstream import FakeUpstream
+from support.hello import hello_server
 from support.proxy import route_to
 from support.tls import UpstreamTLS
 
@@ -392,31 +390,12 @@ public class Client {
 """
 
 
-class HelloHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = f"hello {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def other_ca_server(upstream_tls: UpstreamTLS) -> Iterator[str]:
     """An HTTPS server on 127.0.0.1 whose certificate only the test CA vouches for: it stands
     in for a public site the JVM must keep trusting."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HelloHandler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(upstream_tls.server_cert, upstream_tls.server_key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with hello_server(upstream_tls) as port:
+        yield f"https://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
