@@ -25,6 +25,7 @@ from support.inprocess import (
     chat_interaction,
     error_of,
     run,
+    upstream_answers,
     vcr_context,
     write_cassette,
 )
@@ -51,18 +52,7 @@ async def chat(addon: VCR, **headers: str) -> http.HTTPFlow:
 
 
 async def record(addon: VCR, flow: http.HTTPFlow, answer: bytes = b'{"live": 1}') -> None:
-    """What mitmproxy does once the upstream answered: the hooks, with the tee fed the body."""
-    assert flow.response is None, "the request should go upstream"
-    flow.response = http.Response.make(200, b"", {"Content-Type": "application/json"})
-    addon.responseheaders(flow)
-    tee = flow.response.stream
-    assert callable(tee)
-    tee(answer)
-    tee(b"")
-    flow.response.content = answer
-    addon.response(flow)
-    assert addon.writer is not None
-    await addon.writer.flush()
+    await upstream_answers(addon, flow, answer)
 
 
 def body_of(flow: http.HTTPFlow) -> bytes:

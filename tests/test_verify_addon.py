@@ -6,28 +6,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mitmproxy import http
-
 from llmvcr.sessions import report, strict_failures
-from support.inprocess import ask, chat_flow, chat_interaction, run, vcr_context, write_cassette
+from support.inprocess import (
+    ask,
+    chat_flow,
+    chat_interaction,
+    run,
+    upstream_answers,
+    vcr_context,
+    write_cassette,
+)
 
 ANSWER = (
     b'{"id": "chatcmpl-1", "created": 1, '
     b'"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]}'
 )
-
-
-async def live(addon, flow: http.HTTPFlow, body: bytes, status: int = 200) -> None:
-    """The upstream's answer arriving for a flow the addon sent upstream."""
-    assert flow.response is None, "verify sends every request upstream"
-    flow.response = http.Response.make(status, b"", {"Content-Type": "application/json"})
-    addon.responseheaders(flow)
-    tee = flow.response.stream
-    assert callable(tee)
-    tee(body)
-    tee(b"")
-    flow.response.content = body
-    addon.response(flow)
 
 
 def test_verify_judges_live_answers_and_writes_nothing(tmp_path: Path) -> None:
@@ -43,9 +36,9 @@ def test_verify_judges_live_answers_and_writes_nothing(tmp_path: Path) -> None:
             renamed,  # changed: finish_reason
         ]
         for body in answers:
-            await live(addon, await ask(addon, chat_flow()), body)
+            await upstream_answers(addon, await ask(addon, chat_flow()), body)
         refused = await ask(addon, chat_flow())  # a fifth request: nothing recorded is left
-        await live(addon, refused, b'{"error": {"message": "bad key"}}', status=401)
+        await upstream_answers(addon, refused, b'{"error": {"message": "bad key"}}', status=401)
         assert addon.writer is not None
         await addon.writer.flush()
         assert path.read_bytes() == before

@@ -71,3 +71,19 @@ def chat_interaction(url: str = CHAT_URL, answer: bytes = b'{"ok": true}',
         Response(body=answer, headers={"Content-Type": ["application/json"]},
                  content_length=len(answer), duration=1_000_000, chunks=chunks),
     )
+
+
+async def upstream_answers(addon: VCR, flow: http.HTTPFlow, body: bytes, status: int = 200) -> None:
+    """What mitmproxy does once the upstream answered a flow the addon sent upstream: the
+    response hooks, with the addon's stream tee fed the body, then every write on disk."""
+    assert flow.response is None, "the request should have gone upstream"
+    flow.response = http.Response.make(status, b"", {"Content-Type": "application/json"})
+    addon.responseheaders(flow)
+    tee = flow.response.stream
+    assert callable(tee)
+    tee(body)
+    tee(b"")
+    flow.response.content = body
+    addon.response(flow)
+    assert addon.writer is not None
+    await addon.writer.flush()
