@@ -18,7 +18,7 @@ from mitmproxy.test import tflow
 from llmvcr.addon import VCR
 from llmvcr.cassette import Chunk
 from llmvcr.client_request import (
-    basic_auth_user,
+    basic_auth,
     decode_user,
     header_cassette_name,
     url_of,
@@ -127,8 +127,8 @@ def test_client_request_name_helpers() -> None:
         header_cassette_name(["a", "b"])
     assert decode_user("team%2Fcase") == "team/case"
     assert decode_user("") is None
-    assert basic_auth_user("Basic " + base64.b64encode(b"t%C3%A9:pw").decode()) == "té"
-    assert basic_auth_user("Bearer x") is None
+    assert basic_auth("Basic " + base64.b64encode(b"t%C3%A9:pw").decode()) == ("té", "pw")
+    assert basic_auth("Bearer x") == (None, None)
 
 
 # ---- the answers the proxy makes itself

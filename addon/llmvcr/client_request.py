@@ -28,15 +28,6 @@ class SessionRef:
     value: str
 
 
-def basic_auth_user(value: str) -> str | None:
-    """The user name of a `Basic` Proxy-Authorization value, percent-decoded.
-
-    None when there is no Basic user name; CassetteNameError when it is not UTF-8 (raw or
-    percent-encoded).
-    """
-    return basic_auth(value)[0]
-
-
 def basic_auth(value: str) -> tuple[str | None, str | None]:
     """(user name, password) of a `Basic` Proxy-Authorization value, both percent-decoded; None
     for what is absent. CassetteNameError when the user name is not UTF-8."""
