@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .cassette import Cassette, CassetteError, Interaction
+from .cassette.collector import yielding_gil
 from .matching import MatchOptions, RequestIndex, Usage
 from .redact import redact_url
 from .sessions import CassetteUse, Identity
@@ -64,7 +65,12 @@ class CassetteIndexes:
 
     def refresh(self, name: str) -> Loaded | CassetteError | None:
         """In a worker thread: the cassette's index, extended or rebuilt to match its file, or
-        the file's error; None when the file does not exist."""
+        the file's error; None when the file does not exist. The event loop gets the GIL back
+        quickly while this runs (a big cassette takes seconds to read and index)."""
+        with yielding_gil():
+            return self._refresh(name)
+
+    def _refresh(self, name: str) -> Loaded | CassetteError | None:
         try:
             cassette = self.store.load(name)
         except CassetteError as e:

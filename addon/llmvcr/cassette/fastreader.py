@@ -10,13 +10,12 @@ a request and a response, and how each is read, come from the table in `fields.p
 from __future__ import annotations
 
 import base64
-import gc
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from . import fields
+from . import collector, fields
 from .fields import LINE_BREAKING, Kind, Omit, Section
 from .govalues import parse_duration
 from .model import (
@@ -164,7 +163,7 @@ class _FastReader:
             response, pos = section(pos + len(response_line), response_keys)
             out.append(Interaction(request_model(**request), response_model(**response), ident))
             if len(out) % _COLLECT_EVERY == 0:
-                collect_young()
+                collector.step()
         return out
 
     def section(self, pos: int, keys: tuple[_KeyReader, ...]) -> tuple[dict[str, object], int]:
@@ -467,15 +466,6 @@ def fast_loads(data: bytes) -> Cassette | None:
     return Cassette(interactions, style, {})
 
 
-def collect_young() -> None:
-    """Move what was allocated since the last call out of the young generations, in one short
-    step (its cost is the objects read since). The reader runs with the collector paused;
-    without these steps its objects would all be young when it resumes, and the first automatic
-    collections would walk every one of them at once: a pause of 0.2-0.3 s per 100,000
-    interactions that holds the GIL, stalling every other thread (the proxy's event loop)."""
-    gc.collect(1)
-
-
 def fast_entries(data: bytes, pos: int, first_id: int) -> tuple[list[Interaction], Style] | None:
     """The interactions from `pos` to the end of `data`, and their Style, when those bytes are
     exactly what the writer writes for them as entries of `interactions:` with ids first_id..;
@@ -486,20 +476,14 @@ def fast_entries(data: bytes, pos: int, first_id: int) -> tuple[list[Interaction
         indent = 4
     else:
         return None
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # many small acyclic objects: collections would only cost time
-    big = len(data) - pos > _COLLECT_EVERY * 512  # (entries are larger than 512 bytes)
-    try:
-        reader = _FastReader(data, _FastLayout.of(indent))
-        interactions = reader.interactions(pos)
-        style = Style(indent, omit_empty=not reader.full_shape)
-    except _GIVE_UP:
-        return None
-    finally:
-        if big:
-            collect_young()
-        if gc_was_enabled:
-            gc.enable()
+    # Many small acyclic objects: collections during the read would only cost time.
+    with collector.paused_collector(len(data) - pos >= collector.BIG_READ):
+        try:
+            reader = _FastReader(data, _FastLayout.of(indent))
+            interactions = reader.interactions(pos)
+            style = Style(indent, omit_empty=not reader.full_shape)
+        except _GIVE_UP:
+            return None
     if not _writes_back(data, pos, interactions, style, first_id):
         return None
     return interactions, style
