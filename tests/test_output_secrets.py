@@ -427,3 +427,32 @@ def test_passthrough_nothing_leaks(make_proxy, upstream, tmp_path: Path) -> None
     _run(proxy, EXCHANGES)
     assert proxy.stop() == 0
     _assert_nothing_leaked(proxy, flows)
+
+
+def test_a_change_of_flow_detail_or_save_file_is_seen_on_the_next_flow(guard, tmp_path) -> None:
+    """The guard reads its options once per change (`configure`), not per flow: a change made
+    while it runs (mitmproxy's `set` command) still decides the next flow's body masking."""
+    addon, tctx = guard
+    tctx.options.update(flow_detail=1)
+    flow = _secret_flow()
+    addon.response(flow)
+    assert JSON_KEY.encode() in (flow.request.raw_content or b"")  # nothing prints bodies
+    tctx.options.update(flow_detail=3)
+    flow = _secret_flow()
+    addon.response(flow)
+    assert JSON_KEY.encode() not in (flow.request.raw_content or b"")
+    tctx.options.update(flow_detail=1, save_stream_file=str(tmp_path / "flows"))
+    flow = _secret_flow()
+    addon.response(flow)
+    assert JSON_KEY.encode() not in (flow.request.raw_content or b"")
+
+
+def test_a_url_without_a_query_is_left_as_it_is(guard) -> None:
+    addon, _ = guard
+    flow = _secret_flow()
+    flow.request.url = "https://api.example.com/v1/chat/completions"
+    addon.response(flow)
+    assert flow.request.url == "https://api.example.com/v1/chat/completions"
+    flow = _secret_flow()
+    addon.response(flow)
+    assert QUERY_KEY not in flow.request.url and "REDACTED" in flow.request.url

@@ -178,6 +178,7 @@ class OutputGuard:
         self._messages: dict[str, tuple[bytes, bytes]] = {}  # flow id -> (shown, original)
         self._open: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()  # not finished yet
         self._lingering: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()  # kept for hardump
+        self._shown: tuple[bool, bool] | None = None  # (_bodies_shown, _keep_for_done), cached
 
     # -- lifecycle
 
@@ -205,6 +206,9 @@ class OutputGuard:
 
     # -- options
 
+    def configure(self, updated: set[str]) -> None:
+        self._shown = None  # read again from the options on next use
+
     @staticmethod
     def _option(name: str, default: Any) -> Any:
         try:
@@ -212,15 +216,24 @@ class OutputGuard:
         except (AttributeError, KeyError):
             return default
 
+    def _output(self) -> tuple[bool, bool]:
+        """(bodies shown: printed at flow_detail 3+, or saved; flows kept for a HAR dump), read
+        from the options once per change: two flags asked twice per flow."""
+        if self._shown is None:
+            keep = bool(self._option("hardump", ""))
+            bodies = (
+                self._option("flow_detail", 0) >= 3
+                or bool(self._option("save_stream_file", None))
+                or keep
+            )
+            self._shown = (bodies, keep)
+        return self._shown
+
     def _bodies_shown(self) -> bool:
-        return (
-            self._option("flow_detail", 0) >= 3
-            or bool(self._option("save_stream_file", None))
-            or self._keep_for_done()
-        )
+        return self._output()[0]
 
     def _keep_for_done(self) -> bool:
-        return bool(self._option("hardump", ""))
+        return self._output()[1]
 
     # -- HTTP
 
@@ -252,9 +265,12 @@ class OutputGuard:
 
     def _mask_request(self, flow: http.HTTPFlow) -> None:
         request = flow.request
-        shown_url = redact_url(request.url)
-        if shown_url != request.url:
-            request.url = shown_url
+        # mitmproxy's URL has no userinfo (its parser drops it): only a query can hold a secret,
+        # and building the URL is the costly part.
+        if "?" in request.path:
+            shown_url = redact_url(request.url)
+            if shown_url != request.url:
+                request.url = shown_url
         _mask_fields(request.headers, None)
         _mask_fields(request.trailers, None)
         # mitmproxy's proxyauth keeps the proxy login as (user, password) in the flow's metadata,
