@@ -40,6 +40,22 @@ class BenchError(RuntimeError):
     """A measurement could not be made (a proxy failed, the load generator saw errors)."""
 
 
+def use_addon(addon_dir: Path) -> None:
+    """Make `import llmvcr` in this process the measured addon's (`<addon_dir>/llmvcr`), as it
+    already is in the processes `Lab.run_module` starts and in the proxies (`-s <addon_dir>/
+    vcr.py`): the sections' in-process work (the workload's cassette writer, section 10's check
+    of the hand edit, section 11's client environment) then uses the addon under test, not the
+    editable install of this checkout. Call it before anything imports `llmvcr`."""
+    wanted = (addon_dir / "llmvcr").resolve()
+    loaded = sys.modules.get("llmvcr")
+    if loaded is None:
+        sys.path.insert(0, str(addon_dir))
+        import llmvcr as loaded
+    found = Path(loaded.__file__ or "").resolve().parent
+    if found != wanted:
+        raise BenchError(f"llmvcr is imported from {found}, not from the addon measured ({wanted})")
+
+
 def rss_bytes(pid: int) -> int:
     """VmRSS of a process, from /proc/<pid>/status."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

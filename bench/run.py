@@ -1,4 +1,5 @@
-"""`scripts/bench [--quick] [--only 1,3] [--json FILE] [--keep] [--addon-dir DIR]`.
+"""`scripts/bench [--quick] [--only 1,3] [--json FILE] [--keep] [--addon-dir DIR]
+[--baseline-addon-dir OLD [--rounds N]]`.
 
 Runs the benchmark and prints the machine description and one table of results on stdout
 (progress goes to stderr).
@@ -9,6 +10,9 @@ start-up time, 6 memory of a loaded cassette, 7 sustained recording (throughput,
 8 what sessions cost (hook CPU, memory of 1,000 open sessions), 9 one append against the
 cassette's size, 10 a shared proxy under a fleet's load (new_episodes into a big cassette, other
 clients while a big cassette loads). 6 is measured with 2 (same proxies).
+
+With `--baseline-addon-dir OLD`: an A/B of the addon OLD against the measured one, interleaved
+rounds of each section in processes of their own (`bench/ab.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .figures import Row, render
-from .lab import REPO_ROOT, Lab
+from .lab import REPO_ROOT, Lab, use_addon
 
 SECTIONS = ("1", "2", "3", "4", "5", "7", "8", "9", "10", "11")  # 6 comes with 2
 
@@ -80,12 +84,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--addon-dir", type=Path, default=REPO_ROOT / "addon",
                         help="the addon to measure: a folder with vcr.py and llmvcr/ "
                         "(default: this checkout's addon/)")
+    parser.add_argument("--baseline-addon-dir", type=Path,
+                        help="A/B: compare this addon (the old one: a folder with vcr.py and "
+                        "llmvcr/) against --addon-dir, section by section in interleaved rounds, "
+                        "each run in its own process (bench/ab.py)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="A/B: runs of each section per addon (default 3)")
     args = parser.parse_args(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     wanted = ["2" if s == "6" else s for s in wanted]
     unknown = [s for s in wanted if s not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
+    addon_dir = args.addon_dir.resolve()
+    if args.baseline_addon_dir is not None:
+        from .ab import run_ab
+
+        baseline = args.baseline_addon_dir.resolve()
+        for folder in (baseline, addon_dir):
+            if not (folder / "vcr.py").is_file() or not (folder / "llmvcr").is_dir():
+                parser.error(f"{folder} is not an addon folder (vcr.py and llmvcr/)")
+        if args.rounds < 1:
+            parser.error("--rounds must be at least 1")
+        return run_ab(baseline=baseline, measured=addon_dir,
+                      sections=[s for s in SECTIONS if s in wanted], rounds=args.rounds,
+                      quick=args.quick, description=machine(addon_dir), json_path=args.json,
+                      keep=args.keep)
+    use_addon(addon_dir)
 
     from . import (
         episodes_bench,
@@ -126,11 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    description = machine(args.addon_dir.resolve())
+    description = machine(addon_dir)
     for line in description:
         say(line)
     folder = Path(tempfile.mkdtemp(prefix="llm-vcr-bench-"))
-    lab = Lab(folder, say, args.addon_dir.resolve())
+    lab = Lab(folder, say, addon_dir)
     rows: list[Row] = []
     figures: dict[str, Any] = {"machine": description, "quick": quick}
     started = time.monotonic()

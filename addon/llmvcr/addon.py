@@ -520,11 +520,6 @@ class VCR:
             use.pending[key] += 1
         self.writer.submit(state.cassette, interaction, self._start(session, state))
         use.wrote_at = time.monotonic()
-        log.info(
-            "llm-vcr: recorded %s %s -> %s (%d bytes, %.0f ms) in '%s'",
-            flow.request.method, shown_url, flow.response.status_code, len(tee.body),
-            response.duration / 1e6, state.cassette,
-        )
 
     def _start(self, session: Session, state: FlowState) -> Start:
         """How this recording joins the cassette's file (see `sessions` for `record`)."""

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .cassette import Cassette, CassetteError, Interaction
-from .cassette.collector import yielding_gil
+from .gil import yielding_gil
 from .matching import MatchOptions, RequestIndex, Usage
 from .redact import redact_url
 from .sessions import CassetteUse, Identity

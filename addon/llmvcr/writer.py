@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .cassette import CassetteError, Interaction
+from .gil import yielding_gil
+from .redact import redact_url
 from .store import CassetteNameError, CassetteStore
 
 log = logging.getLogger("llmvcr")
@@ -32,7 +34,10 @@ class CassetteWriter:
 
     Interactions finished while a cassette's previous write is still running are written together
     in the next one, so a burst of concurrent streams costs few file writes. Batches that start a
-    file afresh go before the appends that follow them.
+    file afresh go before the appends that follow them. Each interaction's `recorded` line is
+    logged by the worker thread once the append holding it is on disk: it says what is saved, and
+    formatting and printing a log line (mitmproxy hands every record to three handlers) stays off
+    the event loop.
     """
 
     def __init__(self, store: CassetteStore) -> None:
@@ -62,13 +67,27 @@ class CassetteWriter:
                 self._tasks[name] = asyncio.get_running_loop().create_task(self._drain(name))
 
     def _write(self, name: str, batch: list[Interaction], start: Start) -> None:
-        self.store.append(
-            name, batch, replace_old=start is Start.AFRESH_IF_OLD, afresh=start is Start.AFRESH
-        )
+        with yielding_gil():
+            self.store.append(
+                name, batch, replace_old=start is Start.AFRESH_IF_OLD, afresh=start is Start.AFRESH
+            )
+            for interaction in batch:
+                log_recorded(name, interaction)
 
     async def flush(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+
+def log_recorded(name: str, interaction: Interaction) -> None:
+    """`llm-vcr: recorded POST https://host/path -> 200 (1234 bytes, 52 ms) in 'name'` (bytes as
+    saved, the time to the response headers)."""
+    request, response = interaction.request, interaction.response
+    log.info(
+        "llm-vcr: recorded %s %s -> %s (%d bytes, %.0f ms) in '%s'",
+        request.method, redact_url(request.url), response.code, len(response.body),
+        response.duration / 1e6, name,
+    )
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:

@@ -1,43 +1,32 @@
 """Keeping Python's garbage collector out of the proxy's way while a big cassette is read.
 
 A cassette of 100,000 interactions is a few million objects, read in a worker thread while the
-event loop keeps answering other clients. Two things of CPython's would stall that loop, since
-both hold the GIL for as long as they run:
+event loop keeps answering other clients. CPython's cyclic collector would stall that loop, since
+it holds the GIL for as long as it runs. Left alone, it would walk the growing heap again and
+again during the read, and once after it: when the reader's objects reach the oldest generation,
+the next automatic full collection walks every one of them (about 0.25 s per 100,000
+interactions).
 
-- **The cyclic collector.** Left alone, it would walk the growing heap again and again during the
-  read, and once after it: when the reader's objects reach the oldest generation, the next
-  automatic full collection walks every one of them (about 0.25 s per 100,000 interactions).
-  So the reader runs with the collector paused (`paused_collector`), collects the young
-  generations in small steps (`step`: each one costs only the objects allocated since the last,
-  and also frees the event loop's own cyclic garbage of that moment), and at the end moves
-  everything that survived into the permanent generation (`gc.freeze`), which no collection
-  walks again. The cassette's objects hold no cycles, so they are still freed by reference
-  counting once nothing uses them; what freezing gives up is the cyclic collection of the other
-  objects alive at that instant (the proxy's own long-lived state and the flows in flight), once
-  per big read.
-- **The GIL hand-off.** A thread waiting for the GIL gets it only when the holder's switch
-  interval (5 ms by default) runs out, and the event loop waits for it after every `select`, so
-  each step of every request in flight would wait up to 5 ms. `yielding_gil` lowers the interval
-  while a worker reads, so the loop waits at most `SWITCH_INTERVAL`.
+So the reader runs with the collector paused (`paused_collector`), collects the young generations
+in small steps (`step`: each one costs only the objects allocated since the last, and also frees
+the event loop's own cyclic garbage of that moment), and at the end moves everything that survived
+into the permanent generation (`gc.freeze`), which no collection walks again. The cassette's
+objects hold no cycles, so they are still freed by reference counting once nothing uses them; what
+freezing gives up is the cyclic collection of the other objects alive at that instant (the proxy's
+own long-lived state and the flows in flight), once per big read.
+
+(A worker thread's other cost to the event loop, the GIL hand-off, is `gil.py`'s.)
 """
 
 from __future__ import annotations
 
 import gc
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 # Bytes of YAML from which a read counts as big: worth the steps and the freeze (about 4,000
 # small interactions; a smaller read's objects cost a full collection a few ms at most).
 BIG_READ = 4 << 20
-# The switch interval while a worker reads: how long the event loop can wait for the GIL.
-SWITCH_INTERVAL = 0.0005
-
-_lock = threading.Lock()
-_readers = 0  # threads inside `yielding_gil`
-_saved_interval = 0.0
 
 
 @contextmanager
@@ -60,22 +49,3 @@ def step() -> None:
     """Collect the young generations: what was allocated since the last step, in one short
     step. Called by a big read every thousand interactions or so."""
     gc.collect(1)
-
-
-@contextmanager
-def yielding_gil() -> Iterator[None]:
-    """Run the body (a worker thread's read) with the short switch interval; nested and
-    concurrent readers share it, and the last one out restores the interval it found."""
-    global _readers, _saved_interval
-    with _lock:
-        if _readers == 0:
-            _saved_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(_saved_interval, SWITCH_INTERVAL))
-        _readers += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _readers -= 1
-            if _readers == 0:
-                sys.setswitchinterval(_saved_interval)

@@ -2,7 +2,8 @@
 must not stall the proxy's other clients; `cassette/collector.py`). The fast reader reads with
 the collector paused, moves its objects out of the young generations a slice at a time, and
 freezes what survives, so no later automatic full collection walks them (each such walk holds
-the GIL for 0.2-0.3 s per 100,000 interactions); a worker's refresh lowers the switch interval.
+the GIL for 0.2-0.3 s per 100,000 interactions); a worker's refresh or append lowers the switch
+interval (`gil.py`).
 Counted, not timed."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from llmvcr import gil
 from llmvcr.cassette import Cassette, Interaction, Request, Response, collector, dumps, fastreader
 from llmvcr.indexes import CassetteIndexes
 from llmvcr.matching import MatchOptions
@@ -131,12 +133,12 @@ def test_the_collector_is_restored_after_an_error() -> None:
 
 def test_readers_share_the_short_switch_interval() -> None:
     found = sys.getswitchinterval()
-    assert found > collector.SWITCH_INTERVAL
-    with collector.yielding_gil():
-        assert sys.getswitchinterval() == collector.SWITCH_INTERVAL
-        with collector.yielding_gil():
-            assert sys.getswitchinterval() == collector.SWITCH_INTERVAL
-        assert sys.getswitchinterval() == collector.SWITCH_INTERVAL  # one reader still in
+    assert found > gil.SWITCH_INTERVAL
+    with gil.yielding_gil():
+        assert sys.getswitchinterval() == gil.SWITCH_INTERVAL
+        with gil.yielding_gil():
+            assert sys.getswitchinterval() == gil.SWITCH_INTERVAL
+        assert sys.getswitchinterval() == gil.SWITCH_INTERVAL  # one reader still in
     assert sys.getswitchinterval() == found
 
 
@@ -156,5 +158,48 @@ def test_a_refresh_runs_with_the_short_switch_interval(tmp_path, monkeypatch) ->
     worker = threading.Thread(target=CassetteIndexes(store, MatchOptions()).refresh, args=("c",))
     worker.start()
     worker.join()
-    assert seen == [collector.SWITCH_INTERVAL]
+    assert seen == [gil.SWITCH_INTERVAL]
     assert sys.getswitchinterval() == found
+
+
+def test_the_recorded_line_comes_from_the_writer_once_the_file_holds_it(tmp_path, caplog) -> None:
+    """The writer logs `recorded` in its worker thread after the append: the line says what is on
+    disk, and its formatting and printing stay off the event loop."""
+    import asyncio
+    import logging
+
+    from llmvcr.cassette import load
+    from llmvcr.writer import CassetteWriter
+
+    store = CassetteStore(str(tmp_path))
+    writer = CassetteWriter(store)
+    interaction = Interaction(
+        Request(method="POST", url="https://api.example.test/v1/x?api_key=s3cr3t-value",
+                body=b"{}"),
+        Response(body=b'{"ok":true}', duration=52_000_000),
+    )
+    seen: list[tuple[str, int, bool]] = []
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            on_disk = (tmp_path / "c.yaml").exists() and len(
+                load(tmp_path / "c.yaml").interactions) == 1
+            seen.append((record.getMessage(), threading.get_ident(), on_disk))
+
+    async def record() -> int:
+        writer.submit("c", interaction)
+        await writer.flush()
+        return threading.get_ident()
+
+    watch = Watch()
+    caplog.set_level(logging.INFO, logger="llmvcr")
+    logging.getLogger("llmvcr").addHandler(watch)
+    try:
+        loop_thread = asyncio.run(record())
+    finally:
+        logging.getLogger("llmvcr").removeHandler(watch)
+    assert len(seen) == 1
+    message, thread, on_disk = seen[0]
+    assert message == ("llm-vcr: recorded POST https://api.example.test/v1/x?api_key=REDACTED "
+                       "-> 200 (11 bytes, 52 ms) in 'c'")
+    assert on_disk and thread != loop_thread
