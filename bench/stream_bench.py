@@ -216,7 +216,9 @@ def timed_fidelity(lab: Lab, plan: FidelityPlan) -> tuple[list[Row], dict[str, A
         figures = runs[name]
         lab.say(
             f"   {name}: error p50 {ms(figures['p50'])} p99 {ms(figures['p99'])}; first event "
-            f"late p50 {ms(figures['first_late_p50'])}; pace error p99 {ms(figures['pace_p99'])}"
+            f"late p50 {ms(figures['first_late_p50'])}; pace error p99 {ms(figures['pace_p99'])}; "
+            f"the client's own time from call to request sent p99 "
+            f"{ms(figures['client_queue_p99'])}"
         )
     lab.stop(proxy)
     staggered, burst = runs["staggered"], runs["burst"]
@@ -246,8 +248,9 @@ def timed_fidelity(lab: Lab, plan: FidelityPlan) -> tuple[list[Row], dict[str, A
 def _timing_errors(streams: list[dict[str, Any]], interactions: list[Any]) -> dict[str, float]:
     """|arrival − request sent − recorded offset| over every event; how late the first events
     were; and the pace error alone (offsets counted from the first event on both sides)."""
-    errors, pace, first_late = [], [], []
+    errors, pace, first_late, queued = [], [], [], []
     for stream in streams:
+        queued.append(stream["sent"] - stream["called"])
         chunks = interactions[stream["item"]].response.chunks or []
         if len(stream["events"]) != len(chunks):
             raise BenchError(f"a timed stream had {len(stream['events'])} events")
@@ -265,6 +268,7 @@ def _timing_errors(streams: list[dict[str, Any]], interactions: list[Any]) -> di
         "events": len(errors),
         "first_late_p50": percentile(first_late, 50),
         "pace_p99": percentile(pace, 99),
+        "client_queue_p99": percentile(queued, 99),
     }
 
 
