@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 from . import collector, fields
 from .fields import LINE_BREAKING, Kind, Omit, Section
@@ -31,6 +32,8 @@ from .model import (
 )
 from .scalars import ESCAPES
 from .writer import HEAD, Layout, write_interactions
+
+_T = TypeVar("_T")
 
 
 class _NotCanonical(ValueError):
@@ -283,34 +286,33 @@ class _FastReader:
             raise _NotCanonical(pos)
         return pos + 1
 
-    def string_list(self, pos: int) -> tuple[list[str], int]:
+    def block_list(
+        self, pos: int, read_item: Callable[[int], tuple[_T, int]]
+    ) -> tuple[list[_T], int]:
+        """A block list after its key: ` []`, or one `- ` entry per line, each read by
+        `read_item` from just after its `- `."""
         data = self.data
         start = self.block_start(pos)
         if start is None:
             return [], pos + 4
-        pos = start
-        item, indent = self.list_item, self.list_value
-        values = []
+        pos, item, out = start, self.list_item, []
         while data.startswith(item, pos):
-            value, pos = self.text(pos + len(item), indent)
-            values.append(value)
-        return values, pos
+            value, pos = read_item(pos + len(item))
+            out.append(value)
+        return out, pos
+
+    def string_list(self, pos: int) -> tuple[list[str], int]:
+        indent = self.list_value
+        return self.block_list(pos, lambda at: self.text(at, indent))
 
     def chunks(self, pos: int) -> tuple[list[Chunk], int]:
-        data = self.data
-        start = self.block_start(pos)
-        if start is None:
-            return [], pos + 4
-        pos = start
-        item = self.list_item
-        out = []
-        while data.startswith(item, pos):
-            entry = _CHUNK_ENTRY.match(data, pos + len(item))
-            if entry is None:
-                raise _NotCanonical(pos)
-            out.append(Chunk(self.parsed_duration(entry[1].decode("utf-8")), int(entry[2])))
-            pos = entry.end()
-        return out, pos
+        return self.block_list(pos, self.chunk)
+
+    def chunk(self, pos: int) -> tuple[Chunk, int]:
+        entry = _CHUNK_ENTRY.match(self.data, pos)
+        if entry is None:
+            raise _NotCanonical(pos)
+        return Chunk(self.parsed_duration(entry[1].decode("utf-8")), int(entry[2])), entry.end()
 
     def string_lists(self, pos: int) -> tuple[Headers, int]:
         return self.map_at(pos, self.maps, False)
