@@ -1,10 +1,14 @@
 """A/B of two addons: `scripts/bench --baseline-addon-dir OLD [--addon-dir NEW] [--rounds N]
-[--only 1,9] [--quick] [--json FILE] [--keep]`.
+[--only 1,9] [--quick] [--json FILE] [--keep] [--run-timeout S]`.
 
 Runs every selected section `rounds` times for the baseline addon ("old") and for the measured
 one ("new", `--addon-dir`, by default this checkout's `addon/`), each run in a process of its own
 (`python -m bench.run --only S --json TMP --addon-dir D [--quick]`), so a section one addon cannot
-run (a feature the old addon does not have) is reported instead of ending the A/B.
+run (a feature the old addon does not have) is reported instead of ending the A/B. Each run has
+a process group of its own, stopped with everything in it after `--run-timeout` seconds (600
+with `--quick`, else 1800; the old addon's O(n) appends never finish section 10) or when the A/B
+is interrupted; a failed or stopped run ends its section's rounds, and the section is "not
+comparable" (old addon) or FAILED (new addon).
 
 Order: section by section; within a section the two addons alternate ABBA (old, new, new, old,
 old, new, ...), so every round's pair ran back to back and neither addon always goes first.
@@ -18,10 +22,12 @@ noise. The comparison (`compare`) is a pure function of the runs' JSON dicts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +35,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal
 
 from .figures import median, percentile
@@ -369,18 +376,46 @@ def _reason(stderr: str) -> str:
     return last if len(last) <= 200 else last[:197] + "..."
 
 
-def run_section(section: str, addon_dir: Path, quick: bool, folder: Path, label: str) -> Run:
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a run and everything it started (its own process group): SIGINT first, so it stops
+    its proxies and upstream itself (`Lab.close`), then SIGKILL for whatever is left."""
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def run_section(section: str, addon_dir: Path, quick: bool, folder: Path, label: str,
+                timeout: float) -> Run:
     """`python -m bench.run --only SECTION --json ... --addon-dir ADDON_DIR [--quick]` in a
-    process of its own; its output goes to `folder/<label>.out|.err`."""
+    process group of its own, stopped after `timeout` seconds; its output goes to
+    `folder/<label>.out|.err`."""
     json_file = folder / f"{label}.json"
     command = [sys.executable, "-m", "bench.run", "--only", section, "--json", str(json_file),
                "--addon-dir", str(addon_dir), *(["--quick"] if quick else [])]
     started = time.monotonic()
     with (folder / f"{label}.out").open("wb") as out, (folder / f"{label}.err").open("wb") as err:
-        done = subprocess.run(command, cwd=REPO_ROOT, stdout=out, stderr=err, check=False)
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=out, stderr=err,
+                                   start_new_session=True)
+        try:
+            code = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+            return Run(None, time.monotonic() - started, f"timed out after {timeout:.0f} s")
+        except BaseException:  # interrupted: take the run's proxies and load down with it
+            _stop(process)
+            raise
+    with contextlib.suppress(ProcessLookupError):  # nothing of the run outlives it
+        os.killpg(process.pid, signal.SIGKILL)
     seconds = time.monotonic() - started
     stderr = (folder / f"{label}.err").read_text(errors="replace")
-    if done.returncode != 0:
+    if code != 0:
         return Run(None, seconds, _reason(stderr))
     data: dict[str, Any] = json.loads(json_file.read_text())
     if section not in data:
@@ -398,18 +433,27 @@ def run_ab(
     description: Sequence[str],
     json_path: Path | None = None,
     keep: bool = False,
+    run_timeout: float | None = None,
 ) -> int:
-    """Run the A/B and print its table on stdout (progress on stderr). 1 when a run of the
-    measured addon failed, else 0 (MISS rows do not change the exit code, as in `bench.run`)."""
+    """Run the A/B and print its table on stdout (progress on stderr). A run longer than
+    `run_timeout` seconds (default 600 with `quick`, else 1800) is stopped and its section not
+    compared. 1 when a run of the measured addon failed, else 0 (MISS rows do not change the
+    exit code, as in `bench.run`)."""
+    timeout = run_timeout if run_timeout is not None else (600.0 if quick else 1800.0)
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")  # stops the running section's processes
+
+    previous = signal.signal(signal.SIGTERM, terminated)
 
     dirs = {"old": baseline, "new": measured}
     for line in description:
         say(line)
     say(f"A/B: old {baseline} · new {measured}; sections {', '.join(sections)}; {rounds} round(s) "
-        f"each{' (--quick)' if quick else ''}; {ORDER}")
+        f"each{' (--quick)' if quick else ''}; {ORDER}; a run stops after {timeout:.0f} s")
     folder = Path(tempfile.mkdtemp(prefix="llm-vcr-ab-"))
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     failed: dict[str, tuple[str, str]] = {}
@@ -422,7 +466,7 @@ def run_ab(
                 order = SIDES if round_number % 2 == 0 else SIDES[::-1]
                 for side in order:
                     label = f"s{section}-r{round_number + 1}-{side}"
-                    run = run_section(section, dirs[side], quick, folder, label)
+                    run = run_section(section, dirs[side], quick, folder, label, timeout)
                     load.append(os.getloadavg()[0])
                     if run.data is None:
                         failed[section] = (side, run.reason)
@@ -437,6 +481,7 @@ def run_ab(
                 if section in failed:
                     break
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if keep or failed:
             say(f"A/B runs' output kept in {folder}")
         else:

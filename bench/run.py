@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                         "each run in its own process (bench/ab.py)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="A/B: runs of each section per addon (default 3)")
+    parser.add_argument("--run-timeout", type=float,
+                        help="A/B: stop a run after this many seconds and leave its section "
+                        "uncompared (default 600 with --quick, else 1800)")
     args = parser.parse_args(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     wanted = ["2" if s == "6" else s for s in wanted]
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_ab(baseline=baseline, measured=addon_dir,
                       sections=[s for s in SECTIONS if s in wanted], rounds=args.rounds,
                       quick=args.quick, description=machine(addon_dir), json_path=args.json,
-                      keep=args.keep)
+                      keep=args.keep, run_timeout=args.run_timeout)
     use_addon(addon_dir)
 
     from . import (
