@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import unicodedata
 from contextlib import suppress
+from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
@@ -39,6 +40,7 @@ class CassetteNameError(ValueError):
         super().__init__(f"invalid cassette name {name!r}: {reason}")
 
 
+@lru_cache(maxsize=4096)  # a proxy checks the same few names on every request
 def validate_name(name: str) -> str:
     """The cassette name without a trailing `.yaml`; raises CassetteNameError when it is unsafe.
 
