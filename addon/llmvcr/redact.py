@@ -95,6 +95,8 @@ def redact_url(url: str) -> str:
 
     Also fine for a bare request target (`/v1/models?key=...`), for log lines and error messages.
     """
+    if "?" not in url and "@" not in url:
+        return url  # no query and no userinfo: nothing to redact (the common case, per request)
     url = _redact_userinfo(url)
     query_start = url.find("?")
     if query_start < 0:
