@@ -20,6 +20,7 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from .lab import Lab
 from .stream_bench import TAG_HEADER, SustainedPlan, _sse_path, _stream_item
@@ -104,6 +105,29 @@ def _shares(raw: Path) -> tuple[int, dict[str, float]]:
     return busy, {label: counts[label] / busy if busy else 0.0 for label, _ in FRAMES}
 
 
+def markdown(runs: dict[str, dict[str, Any]]) -> str:
+    """The runs as one Markdown table: each frame's share of the busy samples and, in brackets,
+    that share of the CPU per stream in µs; then each run's throughput and CPU per stream."""
+    names = list(runs)
+    lines = [
+        "| frame | " + " | ".join(f"{name}: share (~µs per stream)" for name in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for label, _ in FRAMES:
+        cells = []
+        for name in names:
+            share = runs[name]["shares"][label]
+            cpu = share * runs[name]["cpu_per_stream_us"]
+            cells.append(f"{share * 100:.1f} % ({cpu:.0f})" if share else "–")
+        shown = "· " + label.strip() if label.startswith("  ") else label  # a hook of the addon
+        lines.append(f"| {shown} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(" · ".join(
+        f"{name}: {run['streams_per_s']:.0f} streams/s, {run['cpu_per_stream_us']:.0f} µs CPU "
+        "per stream" for name, run in runs.items()))
+    return "\n".join(lines)
+
+
 def main() -> None:
     """`python -m bench.profile_recording [RAW_DIR]`: RAW_DIR keeps py-spy's raw stacks."""
     folder = Path(tempfile.mkdtemp(prefix="llm-vcr-profile-"))
@@ -120,12 +144,7 @@ def main() -> None:
     finally:
         lab.close()
         shutil.rmtree(folder, ignore_errors=True)
-    for name, run in runs.items():
-        print(f"{name}: {run['streams_per_s']:.0f} streams/s, "
-              f"{run['cpu_per_stream_us']:.0f} µs CPU per stream", file=sys.stderr)
-        for label, share in run["shares"].items():  # type: ignore[union-attr]
-            cpu = share * run["cpu_per_stream_us"]  # type: ignore[operator]
-            print(f"  {share * 100:5.1f} %  ~{cpu:6.0f} µs  {label}", file=sys.stderr)
+    print(markdown(runs), file=sys.stderr)
     json.dump(runs, sys.stdout, indent=1)
 
 
