@@ -12,7 +12,9 @@ Needs `py-spy` in the venv (`.venv/bin/python -m pip install py-spy`) and ptrace
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -70,18 +72,35 @@ def _profile(lab: Lab, proxy_name: str, options: dict[str, object], addon: bool,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
+        before = _thread_cpu(proxy.process.pid)
         result = lab.loadgen({**spec, "warmup": 0, "count": STREAMS}, watch=proxy)
+        after = _thread_cpu(proxy.process.pid)
     finally:
         spy.send_signal(2)  # SIGINT: py-spy writes what it sampled
         spy.wait(60)
         lab.stop(proxy)
     busy, shares = _shares(out)
+    main_thread = after.get(proxy.process.pid, 0.0) - before.get(proxy.process.pid, 0.0)
+    others = sum(after.values()) - sum(before.values()) - main_thread
     return {
+        "event_loop_thread_cpu_per_stream_us": main_thread / STREAMS * 1e6,
+        "other_threads_cpu_per_stream_us": others / STREAMS * 1e6,
         "streams_per_s": STREAMS / result["elapsed"],
         "cpu_per_stream_us": result["proxy_cpu"] / STREAMS * 1e6,
         "busy_samples": busy,
         "shares": shares,
     }
+
+
+def _thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of `pid`, by thread id (/proc/PID/task)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
 
 
 def _shares(raw: Path) -> tuple[int, dict[str, float]]:
@@ -124,7 +143,9 @@ def markdown(runs: dict[str, dict[str, Any]]) -> str:
     lines.append("")
     lines.append(" · ".join(
         f"{name}: {run['streams_per_s']:.0f} streams/s, {run['cpu_per_stream_us']:.0f} µs CPU "
-        "per stream" for name, run in runs.items()))
+        f"per stream ({run['event_loop_thread_cpu_per_stream_us']:.0f} µs in the event loop's "
+        f"thread, {run['other_threads_cpu_per_stream_us']:.0f} µs in others)"
+        for name, run in runs.items()))
     return "\n".join(lines)
 
 
