@@ -75,11 +75,15 @@ def test_ten_runs_in_a_row_each_replay_from_the_first(make_proxy, mitm_confdir, 
     proxy = make_proxy(mode="replay", vcr_dir=store)
     for run in range(10):
         env = open_run(proxy, mitm_confdir, "--cassette", "models", "--strict")
-        # Only environment variables: curl, then the openai SDK in a process of its own.
+        # Only environment variables: curl, then (in the first and the last run; curl again in
+        # the others, which keeps the suite fast) the openai SDK in a process of its own.
         assert json.loads(curl(env, MODELS_URL))["data"][0]["id"] == "gpt-test"
-        child = subprocess.run([sys.executable, "-c", OPENAI_CHILD], env=env,
-                               capture_output=True, text=True, timeout=TIMEOUT)
-        assert child.returncode == 0 and child.stdout.strip() == "gpt-test", child.stderr
+        if run in (0, 9):
+            child = subprocess.run([sys.executable, "-c", OPENAI_CHILD], env=env,
+                                   capture_output=True, text=True, timeout=TIMEOUT)
+            assert child.returncode == 0 and child.stdout.strip() == "gpt-test", child.stderr
+        else:
+            assert json.loads(curl(env, MODELS_URL))["data"][0]["id"] == "gpt-test"
         closed = close_run(proxy, env, "--strict")
         assert closed.returncode == 0, (run, closed.stderr)
         report = json.loads(closed.stdout)
