@@ -60,37 +60,30 @@ def test_the_collector_resumes_with_small_young_generations(monkeypatch) -> None
     assert young and young[0] < 2_000
 
 
+def _collections_during_a_read(data: bytes) -> list[int]:
+    """The generation of every collection that ran while the fast reader read `data`."""
+    steps: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            steps.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        assert fastreader.fast_loads(data) is not None
+    finally:
+        gc.callbacks.remove(seen)
+    return steps
+
+
 def test_a_big_read_collects_in_slices(monkeypatch) -> None:
     data = _cassette(5_000)
     monkeypatch.setattr(collector, "BIG_READ", len(data) // 2)
-    steps: list[int] = []
-
-    def seen(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            steps.append(info["generation"])
-
-    gc.callbacks.append(seen)
-    try:
-        assert fastreader.fast_loads(data) is not None
-    finally:
-        gc.callbacks.remove(seen)
-    assert steps.count(1) >= 5_000 // fastreader._COLLECT_EVERY
+    assert _collections_during_a_read(data).count(1) >= 5_000 // fastreader._COLLECT_EVERY
 
 
 def test_a_small_read_collects_nothing() -> None:
-    data = _cassette(20)
-    steps: list[int] = []
-
-    def seen(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            steps.append(info["generation"])
-
-    gc.callbacks.append(seen)
-    try:
-        assert fastreader.fast_loads(data) is not None
-    finally:
-        gc.callbacks.remove(seen)
-    assert steps == []
+    assert _collections_during_a_read(_cassette(20)) == []
 
 
 def test_a_big_read_freezes_what_it_read(monkeypatch) -> None:
