@@ -12,9 +12,7 @@ Needs `py-spy` in the venv (`.venv/bin/python -m pip install py-spy`) and ptrace
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .lab import Lab
+from .lab import Lab, thread_cpu_seconds
 from .stream_bench import TAG_HEADER, SustainedPlan, _sse_path, _stream_item
 from .workload import API_HOST
 
@@ -72,9 +70,9 @@ def _profile(lab: Lab, proxy_name: str, options: dict[str, object], addon: bool,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        before = _thread_cpu(proxy.process.pid)
+        before = thread_cpu_seconds(proxy.process.pid)
         result = lab.loadgen({**spec, "warmup": 0, "count": STREAMS}, watch=proxy)
-        after = _thread_cpu(proxy.process.pid)
+        after = thread_cpu_seconds(proxy.process.pid)
     finally:
         spy.send_signal(2)  # SIGINT: py-spy writes what it sampled
         spy.wait(60)
@@ -90,17 +88,6 @@ def _profile(lab: Lab, proxy_name: str, options: dict[str, object], addon: bool,
         "busy_samples": busy,
         "shares": shares,
     }
-
-
-def _thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds (user + system) of each thread of `pid`, by thread id (/proc/PID/task)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            out[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    return out
 
 
 def _shares(raw: Path) -> tuple[int, dict[str, float]]:
